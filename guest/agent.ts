@@ -1,0 +1,154 @@
+// The guest agent's protocol logic: hello, config, boot steps, status, shutdown.
+// It knows neither its transport nor the OS: both are passed in.
+
+import { PROTOCOL_VERSION } from "../shared/constants.js";
+import type { GuestConfig } from "../shared/protocol/guest-config.js";
+import type { GuestMessage } from "../shared/protocol/guest-messages.js";
+import type { HostMessage } from "../shared/protocol/host-messages.js";
+import type { StepName } from "../shared/protocol/status.js";
+import type { Transport } from "../shared/transport.js";
+import { StatusTracker, type Clock } from "./status.js";
+import { GuestStepError, type GuestSystem } from "./system/types.js";
+
+export interface AgentOptions {
+  bootId: string;
+  version: string;
+  clock: Clock;
+  /** how long dockerd may take to answer /_ping, ms */
+  dockerdTimeoutMs: number;
+}
+
+export class Agent {
+  readonly status: StatusTracker;
+  private transport: Transport<HostMessage, GuestMessage> | undefined;
+  private config: GuestConfig | undefined;
+  private booting: Promise<void> | undefined;
+  private stopping: Promise<void> | undefined;
+  private initStartedMs: number | undefined;
+
+  constructor(
+    private readonly system: GuestSystem,
+    private readonly options: AgentOptions,
+  ) {
+    this.status = new StatusTracker(options.bootId, options.clock);
+    this.status.onchange = (snapshot) => this.transport?.send(snapshot);
+    this.status.start("agent");
+  }
+
+  /** Use a (new) connection: say hello and send the current state. */
+  attach(transport: Transport<HostMessage, GuestMessage>): void {
+    this.transport = transport;
+    transport.onmessage = (message) => this.handle(message);
+    transport.onreject = (reason) => this.log("warn", `rejected host message: ${reason}`);
+    transport.onclose = () => {
+      if (this.transport === transport) this.transport = undefined;
+    };
+    transport.send({
+      type: "hello",
+      protocolVersion: PROTOCOL_VERSION,
+      bootId: this.options.bootId,
+      agentVersion: this.options.version,
+      uptimeMs: this.options.clock.uptimeMs(),
+      ...(this.initStartedMs !== undefined ? { initStartedMs: this.initStartedMs } : {}),
+    });
+    transport.send(this.status.snapshot());
+  }
+
+  /** Start the steps that need no configuration (waiting for the init script). */
+  async prepare(): Promise<void> {
+    this.status.start("init", 0);
+    try {
+      const prep = await this.system.waitPrep();
+      this.initStartedMs = prep.startedMs;
+      this.status.succeed("init", prep.detail);
+    } catch (err) {
+      this.status.fail("init", describe(err));
+    }
+  }
+
+  log(level: "debug" | "info" | "warn" | "error", msg: string, source = "agent"): void {
+    this.transport?.send({ type: "log", level, msg: msg.slice(0, 4096), source: source.slice(0, 32) });
+  }
+
+  private handle(message: HostMessage): void {
+    switch (message.type) {
+      case "config":
+        if (this.config) {
+          // A reconnecting host sends its config again: the first one stays in force.
+          this.transport?.send(this.status.snapshot());
+          return;
+        }
+        this.config = message.config;
+        this.booting = this.boot(message.config);
+        return;
+      case "status-request":
+        this.transport?.send(this.status.snapshot());
+        return;
+      case "shutdown":
+        this.stopping ??= this.shutdown(message.timeoutSeconds);
+        return;
+    }
+  }
+
+  private async boot(config: GuestConfig): Promise<void> {
+    if (this.status.current.phase !== "booting") return;
+    this.status.succeed("agent", `agent ${this.options.version}`);
+    this.status.start("config");
+    this.status.succeed("config", `${config.disks.length} disk(s), ${config.shares.length} share(s)`);
+    const ok =
+      (await this.step("disks", async () => {
+        const done: string[] = [];
+        for (const disk of config.disks) done.push(`${disk.role}: ${await this.system.prepareDisk(disk)}`);
+        return done.join("; ");
+      })) &&
+      (await this.step("mounts", async () => {
+        for (const share of config.shares) await this.system.mountShare(share);
+        return `${config.shares.length} share(s) mounted`;
+      })) &&
+      (await this.step("dockerd", async () => {
+        await this.system.startDockerd(config.dockerd, (level, msg, source) => this.log(level, msg, source));
+        return "started";
+      })) &&
+      (await this.step("ping", async () => {
+        const { version } = await this.system.waitDockerd(this.options.dockerdTimeoutMs);
+        this.status.setDockerVersion(version);
+        return `dockerd ${version} answers`;
+      }));
+    if (ok && !this.stopping) this.status.setPhase({ phase: "ready" });
+  }
+
+  private async step(name: StepName, run: () => Promise<string>): Promise<boolean> {
+    if (this.stopping) return false;
+    this.status.start(name);
+    try {
+      this.status.succeed(name, await run());
+      return true;
+    } catch (err) {
+      this.status.fail(name, describe(err));
+      return false;
+    }
+  }
+
+  private async shutdown(timeoutSeconds: number): Promise<void> {
+    this.status.setPhase({ phase: "stopping" });
+    // Let a boot in progress reach a step boundary so nothing is half-mounted.
+    await this.booting;
+    this.status.start("shutdown");
+    try {
+      const stopped = await this.system.stopDockerd(timeoutSeconds);
+      const unmounted = await this.system.unmountAll();
+      this.status.succeed("shutdown", `${stopped}; ${unmounted}`);
+      this.status.setPhase({ phase: "stopped" });
+    } catch (err) {
+      this.status.fail("shutdown", describe(err));
+    }
+    // The host must see "stopped" before the VM disappears.
+    await this.transport?.drain?.();
+    await this.system.powerOff();
+  }
+}
+
+function describe(err: unknown): { message: string; hint?: string } {
+  if (err instanceof GuestStepError) return { message: err.message, ...(err.hint ? { hint: err.hint } : {}) };
+  return { message: err instanceof Error ? err.message : String(err) };
+}

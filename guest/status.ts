@@ -1,0 +1,81 @@
+// The agent's readiness state. Every change produces a full snapshot (never a delta).
+
+import type { BootStep, GuestError, Phase, StatusSnapshot, StepName } from "../shared/protocol/status.js";
+
+export interface Clock {
+  /** wall clock, ms since the epoch */
+  now(): number;
+  /** guest uptime, ms since kernel start */
+  uptimeMs(): number;
+}
+
+export class StatusTracker {
+  private seq = 0;
+  private phase: Phase = { phase: "booting" };
+  private readonly steps: BootStep[] = [];
+  private dockerVersion: string | undefined;
+  onchange?: (snapshot: StatusSnapshot) => void;
+
+  constructor(
+    private readonly bootId: string,
+    private readonly clock: Clock,
+  ) {}
+
+  start(name: StepName, startedMs = this.clock.uptimeMs()): void {
+    const existing = this.steps.find((s) => s.name === name);
+    const step: BootStep = { name, state: "running", startedMs };
+    if (existing) Object.assign(existing, step, { endedMs: undefined, detail: undefined });
+    else this.steps.push(step);
+    this.changed();
+  }
+
+  succeed(name: StepName, detail?: string): void {
+    this.end(name, "ok", detail);
+  }
+
+  fail(name: StepName, error: Omit<GuestError, "step">): void {
+    this.end(name, "failed", error.message);
+    const errors = this.phase.phase === "degraded" ? this.phase.errors : [];
+    this.setPhase({ phase: "degraded", errors: [...errors, { step: name, ...error }].slice(-32) });
+  }
+
+  setPhase(phase: Phase): void {
+    this.phase = phase;
+    this.changed();
+  }
+
+  setDockerVersion(version: string): void {
+    this.dockerVersion = version;
+  }
+
+  get current(): Phase {
+    return this.phase;
+  }
+
+  snapshot(): StatusSnapshot {
+    return {
+      type: "status",
+      seq: this.seq,
+      at: this.clock.now(),
+      uptimeMs: this.clock.uptimeMs(),
+      bootId: this.bootId,
+      state: this.phase,
+      steps: this.steps.map((s) => ({ ...s })),
+      ...(this.dockerVersion ? { dockerVersion: this.dockerVersion } : {}),
+    };
+  }
+
+  private end(name: StepName, state: "ok" | "failed", detail?: string): void {
+    const step = this.steps.find((s) => s.name === name);
+    if (!step) throw new Error(`step ${name} ended before it started`);
+    step.state = state;
+    step.endedMs = this.clock.uptimeMs();
+    if (detail !== undefined) step.detail = detail.slice(0, 1000);
+    this.changed();
+  }
+
+  private changed(): void {
+    this.seq++;
+    this.onchange?.(this.snapshot());
+  }
+}

@@ -1,0 +1,64 @@
+// Guest disks: found by virtio serial, formatted only when blank, mounted, owned.
+
+import { readdir, readFile, mkdir, chown } from "node:fs/promises";
+import type { DiskSpec } from "../../shared/protocol/guest-config.js";
+import { must, run } from "./exec.js";
+import { GuestStepError } from "./types.js";
+
+/** What blkid's low-level probe found on a device. */
+export type Probe = { kind: "blank" } | { kind: "filesystem"; type: string; label?: string } | { kind: "other"; what: string };
+
+/** Decide from `blkid -p -o export` output and exit status (2 = nothing found). Pure. */
+export function interpretBlkid(exitCode: number, stdout: string): Probe {
+  if (exitCode === 2) return { kind: "blank" };
+  const fields = Object.fromEntries(
+    stdout
+      .split("\n")
+      .map((line) => line.split("="))
+      .filter((kv) => kv.length >= 2)
+      .map(([k, ...v]) => [k!, v.join("=")]),
+  );
+  if (fields.TYPE) return { kind: "filesystem", type: fields.TYPE, ...(fields.LABEL ? { label: fields.LABEL } : {}) };
+  if (fields.PTTYPE) return { kind: "other", what: `a ${fields.PTTYPE} partition table` };
+  return { kind: "other", what: `an unrecognised signature (blkid exit ${exitCode})` };
+}
+
+export async function findBySerial(serial: string, timeoutMs = 10_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    for (const name of await readdir("/sys/block")) {
+      const value = await readFile(`/sys/block/${name}/serial`, "utf8").catch(() => "");
+      if (value.trim() === serial) return `/dev/${name}`;
+    }
+    if (Date.now() > deadline) {
+      throw new GuestStepError(`no disk with serial ${serial} is attached`, "the launcher attaches it; check its log for qemu-img errors");
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export async function prepareDisk(spec: DiskSpec): Promise<string> {
+  const device = await findBySerial(spec.serial);
+  const blkid = await run("blkid", ["-p", "-o", "export", device]);
+  const probe = interpretBlkid(blkid.exitCode, blkid.stdout);
+  let done: string;
+  if (probe.kind === "blank") {
+    await must("mkfs.ext4", ["-q", "-L", spec.label, "-E", "lazy_itable_init=1,lazy_journal_init=1", device], 600_000);
+    done = "formatted blank disk as ext4";
+  } else if (probe.kind === "filesystem" && probe.type === "ext4") {
+    done = `mounted existing ext4${probe.label ? ` (label ${probe.label})` : ""}`;
+  } else {
+    const what = probe.kind === "filesystem" ? `a ${probe.type} filesystem` : probe.what;
+    throw new GuestStepError(
+      `the ${spec.role} disk (serial ${spec.serial}) holds ${what}; dinv only formats blank disks and mounts ext4, so it left it untouched`,
+      `move the disk image aside (dinv then creates a new one) or give dinv an ext4 disk`,
+    );
+  }
+  await mkdir(spec.mountPoint, { recursive: true });
+  const mounted = await run("mount", ["-t", "ext4", "-o", "noatime", device, spec.mountPoint]);
+  if (mounted.exitCode !== 0) {
+    throw new GuestStepError(`cannot mount the ${spec.role} disk ${device} on ${spec.mountPoint}: ${mounted.stderr.trim()}`, "run e2fsck on the disk image");
+  }
+  if (spec.owner) await chown(spec.mountPoint, spec.owner.uid, spec.owner.gid);
+  return `${done} on ${device}, mounted at ${spec.mountPoint}`;
+}

@@ -1,0 +1,114 @@
+// dockerd in the guest: configuration, start, readiness probe over its unix socket, stop.
+
+import { request } from "node:http";
+import { chown, mkdir, writeFile } from "node:fs/promises";
+import { execa, type ResultPromise } from "execa";
+import { GUEST_DOCKER_ROOT } from "../../shared/constants.js";
+import type { DockerdSpec } from "../../shared/protocol/guest-config.js";
+import type { LogSink } from "./types.js";
+import { GuestStepError } from "./types.js";
+
+export const DOCKER_SOCKET = "/var/run/docker.sock";
+const DAEMON_JSON = "/etc/docker/daemon.json";
+
+/** daemon.json: the user's keys first, dinv's own on top (hosts and bridge must stay dinv's). Pure. */
+export function daemonConfig(spec: DockerdSpec): Record<string, unknown> {
+  return {
+    ...spec.daemonConfig,
+    hosts: [`unix://${DOCKER_SOCKET}`, `tcp://0.0.0.0:${spec.tcpPort}`],
+    // Explicit tls=false: dockerd 20.10 otherwise sleeps 15 s to warn about a plain TCP socket.
+    tls: false,
+    bip: spec.bip,
+    "shutdown-timeout": spec.shutdownTimeoutSeconds,
+    "data-root": GUEST_DOCKER_ROOT,
+  };
+}
+
+/** Level of one dockerd log line (logrus text format: level=info msg=...). Pure. */
+export function dockerdLevel(line: string): "debug" | "info" | "warn" | "error" {
+  const level = /level=(\w+)/.exec(line)?.[1];
+  if (level === "warning") return "warn";
+  if (level === "error" || level === "fatal" || level === "panic") return "error";
+  return level === "info" ? "info" : "debug";
+}
+
+export class Dockerd {
+  private child: ResultPromise | undefined;
+  private exited: Promise<unknown> | undefined;
+
+  async start(spec: DockerdSpec, log: LogSink): Promise<void> {
+    await mkdir("/etc/docker", { recursive: true });
+    await writeFile(DAEMON_JSON, JSON.stringify(daemonConfig(spec), null, 2));
+    const child = execa("dockerd", ["--config-file", DAEMON_JSON], {
+      reject: false,
+      stdin: "ignore",
+      buffer: false,
+      // Own process group so a signal meant for the agent does not reach dockerd.
+      detached: true,
+      env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" },
+    });
+    for (const stream of [child.stdout, child.stderr]) {
+      let rest = "";
+      stream?.on("data", (chunk: Buffer) => {
+        const lines = (rest + chunk.toString("utf8")).split("\n");
+        rest = lines.pop() ?? "";
+        for (const line of lines) if (line.trim()) log(dockerdLevel(line), line, "dockerd");
+      });
+    }
+    this.child = child;
+    this.exited = child.then((r) => {
+      log("warn", `dockerd exited (code ${r.exitCode ?? "none"}, signal ${r.signal ?? "none"})`, "agent");
+    });
+    this.sockOwner = { uid: spec.sockUid, gid: spec.sockGid };
+  }
+
+  private sockOwner = { uid: 0, gid: 0 };
+
+  async waitReady(timeoutMs: number): Promise<{ version: string }> {
+    const deadline = Date.now() + timeoutMs;
+    let exited = false;
+    void this.exited?.then(() => (exited = true));
+    while (Date.now() < deadline) {
+      if (exited) throw new GuestStepError("dockerd exited during start-up", "see the dockerd lines above in the launcher log");
+      const ping = await dockerApi("/_ping").catch(() => undefined);
+      if (ping === "OK") {
+        const version = JSON.parse((await dockerApi("/version")) ?? "{}") as { Version?: unknown };
+        await chown(DOCKER_SOCKET, this.sockOwner.uid, this.sockOwner.gid);
+        return { version: String(version.Version ?? "unknown").slice(0, 64) };
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new GuestStepError(`dockerd did not answer /_ping within ${Math.round(timeoutMs / 1000)} s`, "see the dockerd lines in the launcher log");
+  }
+
+  async stop(timeoutSeconds: number): Promise<string> {
+    const child = this.child;
+    if (!child || child.exitCode !== null) return "dockerd was not running";
+    const started = Date.now();
+    child.kill("SIGTERM");
+    // dockerd gives containers timeoutSeconds, then needs a little for its own teardown.
+    const bound = (timeoutSeconds + 15) * 1000;
+    const done = await Promise.race([this.exited!.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), bound))]);
+    if (!done) {
+      child.kill("SIGKILL");
+      await this.exited;
+      return `dockerd killed after ${bound / 1000} s`;
+    }
+    return `dockerd stopped in ${((Date.now() - started) / 1000).toFixed(1)} s`;
+  }
+}
+
+/** GET a docker API path over the unix socket; resolves the body of a 200 answer. */
+export function dockerApi(path: string, timeoutMs = 2000): Promise<string | undefined> {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath: DOCKER_SOCKET, path, method: "GET", timeout: timeoutMs }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (c: string) => (body += c));
+      res.on("end", () => resolve(res.statusCode === 200 ? body : undefined));
+    });
+    req.on("timeout", () => req.destroy(new Error("timeout")));
+    req.on("error", reject);
+    req.end();
+  });
+}

@@ -1,0 +1,79 @@
+// The real guest system: the init script's result, disks, shares, dockerd, power.
+
+import { readFileSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { GUEST_DOCKER_ROOT } from "../../shared/constants.js";
+import type { DiskSpec, DockerdSpec, ShareSpec } from "../../shared/protocol/guest-config.js";
+import { prepareDisk } from "./disk.js";
+import { Dockerd } from "./dockerd.js";
+import { run } from "./exec.js";
+import { mountShare, unmountAll } from "./mounts.js";
+import { GuestStepError, type GuestSystem, type LogSink } from "./types.js";
+
+const RUN_DIR = "/run/dinv";
+
+export class LinuxSystem implements GuestSystem {
+  private readonly dockerd = new Dockerd();
+  private readonly mounted: string[] = [];
+
+  async waitPrep(): Promise<{ startedMs?: number; detail: string }> {
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+      const rc = await readFile(`${RUN_DIR}/prep.rc`, "utf8").catch(() => undefined);
+      if (rc !== undefined) {
+        const started = Number((await readFile(`${RUN_DIR}/init-started`, "utf8").catch(() => "")).trim());
+        const startedMs = Number.isFinite(started) && started > 0 ? Math.round(started * 1000) : undefined;
+        if (rc.trim() !== "0") {
+          const log = (await readFile(`${RUN_DIR}/prep.log`, "utf8").catch(() => "")).trim().split("\n").slice(-5).join(" | ");
+          throw new GuestStepError(`guest init script failed (exit ${rc.trim()}): ${log}`);
+        }
+        return { ...(startedMs !== undefined ? { startedMs } : {}), detail: "modules, cgroups and network up" };
+      }
+      if (Date.now() > deadline) throw new GuestStepError("guest init script did not finish within 120 s");
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  async prepareDisk(spec: DiskSpec): Promise<string> {
+    const done = await prepareDisk(spec);
+    this.mounted.push(spec.mountPoint);
+    return done;
+  }
+
+  async mountShare(spec: ShareSpec): Promise<void> {
+    await mountShare(spec);
+    this.mounted.push(spec.mountPoint);
+  }
+
+  startDockerd(spec: DockerdSpec, log: LogSink): Promise<void> {
+    return this.dockerd.start(spec, log);
+  }
+
+  waitDockerd(timeoutMs: number): Promise<{ version: string }> {
+    return this.dockerd.waitReady(timeoutMs);
+  }
+
+  stopDockerd(timeoutSeconds: number): Promise<string> {
+    return this.dockerd.stop(timeoutSeconds);
+  }
+
+  unmountAll(): Promise<string> {
+    // Docker's own overlay mounts live under its data root; take them down with it.
+    return unmountAll([...new Set([GUEST_DOCKER_ROOT, ...this.mounted])]);
+  }
+
+  async powerOff(): Promise<void> {
+    await run("sync", []);
+    // QEMU runs with -no-reboot, so a reboot ends it; microvm has no ACPI power-off path we rely on.
+    await run("/usr/bin/busybox", ["reboot", "-f"]);
+  }
+}
+
+/** Guest uptime in ms from /proc/uptime (synchronous: /proc is in memory, and timestamps are taken often). */
+export function readUptimeMs(): number {
+  try {
+    return Math.round(Number(readFileSync("/proc/uptime", "utf8").split(" ")[0]) * 1000);
+  } catch {
+    return Math.round(performance.now());
+  }
+}

@@ -1,0 +1,34 @@
+// What the agent needs from the guest OS. The real one runs commands; unit tests use a fake.
+
+import type { DiskSpec, DockerdSpec, ShareSpec } from "../../shared/protocol/guest-config.js";
+
+/** A failure the user can act on: what failed and what to do. */
+export class GuestStepError extends Error {
+  constructor(
+    message: string,
+    readonly hint?: string,
+  ) {
+    super(message);
+  }
+}
+
+export type LogSink = (level: "debug" | "info" | "warn" | "error", msg: string, source: string) => void;
+
+export interface GuestSystem {
+  /** Wait for the init script's prerequisites; returns its start (guest uptime, ms) and a detail. */
+  waitPrep(): Promise<{ startedMs?: number; detail: string }>;
+  /** Find the disk by serial, format only if blank, mount; returns what was done. */
+  prepareDisk(spec: DiskSpec): Promise<string>;
+  /** Mount one shared folder. */
+  mountShare(spec: ShareSpec): Promise<void>;
+  /** Write dockerd's configuration and start it. */
+  startDockerd(spec: DockerdSpec, log: LogSink): Promise<void>;
+  /** Wait until dockerd answers /_ping on its socket; returns its version. */
+  waitDockerd(timeoutMs: number): Promise<{ version: string }>;
+  /** Stop dockerd (its containers get timeoutSeconds); returns what happened. */
+  stopDockerd(timeoutSeconds: number): Promise<string>;
+  /** Unmount every disk and share, then sync; returns what happened. */
+  unmountAll(): Promise<string>;
+  /** Power the VM off (never returns in a real guest). */
+  powerOff(): Promise<void>;
+}

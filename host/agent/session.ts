@@ -1,0 +1,110 @@
+// The launcher's view of the guest agent: hello, config, status snapshots, guest log lines.
+// Everything the guest says is untrusted: the transport validated its shape; here we check
+// that it makes sense (version, boot id, sequence) and never act on guest-supplied text.
+
+import { PROTOCOL_VERSION } from "../../shared/constants.js";
+import type { GuestConfig } from "../../shared/protocol/guest-config.js";
+import type { GuestMessage, Hello } from "../../shared/protocol/guest-messages.js";
+import type { StatusSnapshot } from "../../shared/protocol/status.js";
+import type { Logger } from "../log.js";
+import type { HostTransport } from "./channel.js";
+import { RateLimiter } from "./rate-limit.js";
+
+export interface ReceivedHello extends Hello {
+  /** launcher clock when the hello arrived, ms since the epoch */
+  receivedAt: number;
+}
+
+export class GuestSession {
+  hello: ReceivedHello | undefined;
+  status: StatusSnapshot | undefined;
+  onhello?: (hello: ReceivedHello) => void;
+  onstatus?: (status: StatusSnapshot) => void;
+  ondisconnect?: () => void;
+  private transport: HostTransport | undefined;
+  private readonly logLimit = new RateLimiter(50, 200);
+  private readonly rejectLimit = new RateLimiter(2, 10);
+
+  constructor(
+    private readonly config: GuestConfig,
+    private readonly log: Logger,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  get connected(): boolean {
+    return this.transport !== undefined;
+  }
+
+  attach(transport: HostTransport): void {
+    this.transport?.close();
+    this.transport = transport;
+    transport.onmessage = (message) => this.handle(message);
+    transport.onreject = (reason) => this.reject(reason);
+    transport.onclose = () => {
+      if (this.transport !== transport) return;
+      this.transport = undefined;
+      this.ondisconnect?.();
+    };
+  }
+
+  requestStatus(): void {
+    this.transport?.send({ type: "status-request" });
+  }
+
+  /** Ask the agent to stop dockerd and power off; false when no agent is connected. */
+  requestShutdown(timeoutSeconds: number): boolean {
+    if (!this.transport || !this.hello) return false;
+    this.transport.send({ type: "shutdown", timeoutSeconds });
+    return true;
+  }
+
+  close(): void {
+    this.transport?.close();
+  }
+
+  private handle(message: GuestMessage): void {
+    switch (message.type) {
+      case "hello":
+        return this.onHello(message);
+      case "status":
+        return this.onStatus(message);
+      case "log": {
+        const gate = this.logLimit.take();
+        if (gate.suppressed) this.log.warn({ suppressed: gate.suppressed }, "guest log lines suppressed (rate limit)");
+        if (gate.allowed) this.log[message.level]({ src: message.source ?? "guest" }, message.msg);
+        return;
+      }
+    }
+  }
+
+  private onHello(hello: Hello): void {
+    if (hello.protocolVersion !== PROTOCOL_VERSION) {
+      this.log.error({ guest: hello.protocolVersion, host: PROTOCOL_VERSION }, "guest agent speaks another protocol version; not configuring it (rebuild the guest: npm run build)");
+      return;
+    }
+    if (this.hello && this.hello.bootId !== hello.bootId) {
+      this.log.warn({ previous: this.hello.bootId, now: hello.bootId }, "guest booted again");
+      this.status = undefined;
+    }
+    const first = !this.hello || this.hello.bootId !== hello.bootId;
+    this.hello = { ...hello, receivedAt: first ? this.now() : this.hello!.receivedAt };
+    if (first) this.onhello?.(this.hello);
+    // Sent on every hello: a reconnecting agent that already has it ignores the repeat.
+    this.transport?.send({ type: "config", config: this.config });
+  }
+
+  private onStatus(status: StatusSnapshot): void {
+    if (!this.hello || status.bootId !== this.hello.bootId) {
+      this.reject(`status for boot ${status.bootId} without a hello for it`);
+      return;
+    }
+    if (this.status && status.seq <= this.status.seq) return; // stale or repeated snapshot
+    this.status = status;
+    this.onstatus?.(status);
+  }
+
+  private reject(reason: string): void {
+    const gate = this.rejectLimit.take();
+    if (gate.allowed) this.log.warn({ suppressed: gate.suppressed }, `rejected guest message: ${reason.slice(0, 300)}`);
+  }
+}

@@ -1,0 +1,35 @@
+// Boot phases on one time axis (ms since QEMU was started), from the agent's own timestamps.
+// The guest's uptime counts from kernel start; the hello maps it onto the host clock. Pure.
+
+import type { Hello } from "../../shared/protocol/guest-messages.js";
+import type { StatusSnapshot, StepName } from "../../shared/protocol/status.js";
+
+export interface BootTimeline {
+  /** QEMU start to kernel start, ms (estimated from the hello's uptime) */
+  kernel: number;
+  /** to the guest init script starting, ms */
+  init?: number;
+  /** to the agent's hello arriving, ms */
+  hello: number;
+  /** to the disks being mounted, ms */
+  disksMounted?: number;
+  /** to dockerd being started, ms */
+  dockerdStarted?: number;
+  /** to dockerd answering /_ping, ms */
+  ready?: number;
+}
+
+export function bootTimeline(qemuStartedAt: number, helloReceivedAt: number, hello: Hello, status: StatusSnapshot): BootTimeline {
+  const kernelAt = helloReceivedAt - hello.uptimeMs - qemuStartedAt;
+  const at = (uptimeMs: number | undefined) => (uptimeMs === undefined ? undefined : Math.round(kernelAt + uptimeMs));
+  const ended = (name: StepName) => at(status.steps.find((s) => s.name === name && s.state === "ok")?.endedMs);
+  const timeline: BootTimeline = { kernel: Math.round(kernelAt), hello: helloReceivedAt - qemuStartedAt };
+  const init = at(hello.initStartedMs);
+  if (init !== undefined) timeline.init = init;
+  const optional: [keyof BootTimeline, StepName][] = [["disksMounted", "disks"], ["dockerdStarted", "dockerd"], ["ready", "ping"]];
+  for (const [key, step] of optional) {
+    const value = ended(step);
+    if (value !== undefined) timeline[key] = value;
+  }
+  return timeline;
+}

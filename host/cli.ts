@@ -1,0 +1,78 @@
+// The `dinv` command line. `dinv run` is the launcher; it takes its configuration only from
+// the environment, as the container entrypoint does.
+
+import { existsSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { ALLOWED } from "./config/env.js";
+import { runLauncher } from "./launcher.js";
+import { createLogger } from "./log.js";
+
+declare const DINV_VERSION: string;
+const VERSION = typeof DINV_VERSION === "string" ? DINV_VERSION : "dev";
+
+const USAGE = `dinv ${VERSION}: Docker containers in a microVM, in a Docker container
+
+Usage: dinv <command> [options]
+
+Commands:
+  run        boot the VM and run until SIGINT/SIGTERM (configuration from DINV_* variables)
+  version    print the version
+  help       this text (also: dinv <command> --help)
+`;
+
+const RUN_HELP = `Usage: dinv run
+
+Boots the guest and serves the docker API until SIGINT or SIGTERM, then stops dockerd in the
+guest, unmounts its disks and exits 0. Exit codes: 0 clean stop, 1 failure, 2 bad configuration,
+3 stopped without a confirmed clean guest shutdown.
+
+Environment:
+${Object.entries(ALLOWED).map(([k, v]) => `  ${k.padEnd(22)} ${v}`).join("\n")}
+`;
+
+/** Where the guest kernel and images are when DINV_GUEST_DIR is unset: the image's path, else the build output. */
+function defaultGuestDir(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const candidates = ["/usr/lib/dinv/guest", resolve(here, "../build/guest"), resolve(here, "../../build/guest")];
+  return candidates.find((dir) => existsSync(`${dir}/vmlinux`)) ?? resolve(here, "../build/guest");
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  const wantsHelp = rest.includes("--help") || rest.includes("-h");
+  switch (command) {
+    case "run": {
+      if (wantsHelp) {
+        process.stdout.write(RUN_HELP);
+        return 0;
+      }
+      if (rest.length > 0) {
+        process.stderr.write(`dinv run takes no arguments (got: ${rest.join(" ")}); configure it with DINV_* variables, see dinv run --help\n`);
+        return 2;
+      }
+      return runLauncher({ env: process.env, log: createLogger(), defaultGuestDir: defaultGuestDir() });
+    }
+    case "version":
+    case "--version":
+      process.stdout.write(`${VERSION}\n`);
+      return 0;
+    case undefined:
+    case "help":
+    case "--help":
+    case "-h":
+      process.stdout.write(USAGE);
+      return command === undefined ? 2 : 0;
+    default:
+      process.stderr.write(`dinv: unknown command "${command}"\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err) => {
+    process.stderr.write(`dinv: ${err instanceof Error ? err.stack : String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,168 @@
+// Launcher configuration from the environment: every DINV_* variable parsed by one zod schema
+// before any side effect. Errors name the variable, its value and what is allowed. Pure.
+
+import { z } from "zod";
+import { DEFAULT_BIP, GUEST_DOCKER_ROOT } from "../../shared/constants.js";
+import { checkPath, normalisePath, parsePathList, parsePortList } from "./lists.js";
+import { parseSize } from "./size.js";
+
+/** What each variable accepts, quoted in errors and in `dinv run --help`. */
+export const ALLOWED: Record<string, string> = {
+  DINV_CPUS: "a whole number of vCPUs from 1 to 64 (default 1)",
+  DINV_MEMORY: "a size from 128M to 1T such as 512M or 2G; a bare number is MiB (default 512M)",
+  DINV_TCP_PORTS: "';'-separated TCP ports 1-65535 or ranges like 8000-8010, each once (default none)",
+  DINV_UDP_PORTS: "';'-separated UDP ports 1-65535 or ranges like 8000-8010, each once (default none)",
+  DINV_MOUNTS: "';'-separated absolute paths of existing directories (default none)",
+  DINV_DOCKER_SIZE: "a size from 1G to 64T such as 64G (default 64G)",
+  DINV_VOLUME_PATH: "an absolute guest path for the extra volume disk, not / or under /var/lib/docker (default none)",
+  DINV_VOLUME_SIZE: "a size from 16M to 64T such as 10G (default 64G)",
+  DINV_VOLUME_UID: "a uid from 0 to 4294967294 (default 0)",
+  DINV_VOLUME_GID: "a gid from 0 to 4294967294 (default 0)",
+  DINV_DOCKER_SOCK_UID: "a uid from 0 to 4294967294 (default 0)",
+  DINV_DOCKER_SOCK_GID: "a gid from 0 to 4294967294 (default 0)",
+  DINV_SHUTDOWN_TIMEOUT: "whole seconds from 0 to 3600 (default 5)",
+  DINV_MACHINE: "microvm or q35 (default microvm)",
+  DINV_ACCEL: "auto, kvm or tcg (default auto: KVM when usable, else TCG)",
+  DINV_DOCKER_DIR: "an absolute directory for docker.qcow2 (default /docker)",
+  DINV_VOLUME_DIR: "an absolute directory for volume.qcow2 (default /volume)",
+  DINV_RUN_DIR: "an absolute directory for sockets and pid files (default /run/dinv)",
+  DINV_GUEST_DIR: "an absolute directory holding vmlinux, initramfs.cpio and rootfs.img",
+  DINV_DOCKER_PORT: "a TCP port 1-65535 for the docker API forward (default 2375)",
+  DINV_BIND_ADDR: "an IPv4 address the forwards listen on (default 127.0.0.1)",
+  DINV_BIP: "the guest docker bridge as address/prefix, e.g. 172.19.0.1/16 (default 172.19.0.1/16)",
+};
+
+const MAX_UID = 4294967294;
+
+const text = (def: string) => z.string().optional().transform((v) => (v === undefined || v.trim() === "" ? def : v.trim()));
+
+const int = (def: string, min: number, max: number) =>
+  text(def).transform((s, ctx) => {
+    if (!/^\d+$/.test(s)) return fail(ctx, "not a whole number");
+    const n = Number(s);
+    if (n < min || n > max) return fail(ctx, `out of range`);
+    return n;
+  });
+
+const size = (def: string, min: number, max: number, bare: "" | "M") =>
+  text(def).transform((s, ctx) => {
+    const bytes = parseSize(s, bare);
+    if (bytes === undefined) return fail(ctx, "not a size");
+    if (bytes < min || bytes > max) return fail(ctx, "out of range");
+    return bytes;
+  });
+
+const ports = text("").transform((s, ctx) => {
+  const result = parsePortList(s);
+  return result.ok ? result.value : fail(ctx, result.reason);
+});
+
+const dir = (def: string) =>
+  text(def).transform((s, ctx) => {
+    const reason = checkPath(s);
+    return reason && s !== "/" ? fail(ctx, reason) : normalisePath(s);
+  });
+
+const ipv4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
+
+function fail(ctx: z.RefinementCtx, message: string): never {
+  ctx.addIssue({ code: "custom", message });
+  return z.NEVER as never;
+}
+
+const GiB = 2 ** 30;
+const MiB = 2 ** 20;
+
+export function envSchema(defaults: { guestDir: string }) {
+  return z
+    .object({
+      DINV_CPUS: int("1", 1, 64),
+      DINV_MEMORY: size("512M", 128 * MiB, 1024 * GiB, "M"),
+      DINV_TCP_PORTS: ports,
+      DINV_UDP_PORTS: ports,
+      DINV_MOUNTS: text("").transform((s, ctx) => {
+        const result = parsePathList(s);
+        return result.ok ? result.value : fail(ctx, result.reason);
+      }),
+      DINV_DOCKER_SIZE: size("64G", GiB, 64 * 1024 * GiB, ""),
+      DINV_VOLUME_PATH: text("").transform((s, ctx) => {
+        if (!s) return undefined;
+        const reason = checkPath(s);
+        if (reason) return fail(ctx, reason);
+        const path = normalisePath(s);
+        if (path === GUEST_DOCKER_ROOT || path.startsWith(`${GUEST_DOCKER_ROOT}/`)) return fail(ctx, "overlaps docker's data root");
+        if (/^\/(proc|sys|dev|run|etc|usr|bin|sbin|lib|boot)(\/|$)/.test(path)) return fail(ctx, "is a system directory of the guest");
+        return path;
+      }),
+      DINV_VOLUME_SIZE: size("64G", 16 * MiB, 64 * 1024 * GiB, ""),
+      DINV_VOLUME_UID: int("0", 0, MAX_UID),
+      DINV_VOLUME_GID: int("0", 0, MAX_UID),
+      DINV_DOCKER_SOCK_UID: int("0", 0, MAX_UID),
+      DINV_DOCKER_SOCK_GID: int("0", 0, MAX_UID),
+      DINV_SHUTDOWN_TIMEOUT: int("5", 0, 3600),
+      DINV_MACHINE: text("microvm").pipe(z.enum(["microvm", "q35"], { message: "unknown machine type" })),
+      DINV_ACCEL: text("auto").pipe(z.enum(["auto", "kvm", "tcg"], { message: "unknown accelerator" })),
+      DINV_DOCKER_DIR: dir("/docker"),
+      DINV_VOLUME_DIR: dir("/volume"),
+      DINV_RUN_DIR: dir("/run/dinv"),
+      DINV_GUEST_DIR: dir(defaults.guestDir),
+      DINV_DOCKER_PORT: int("2375", 1, 65535),
+      DINV_BIND_ADDR: text("127.0.0.1").pipe(z.string().regex(ipv4, "not an IPv4 address")),
+      DINV_BIP: text(DEFAULT_BIP).transform((s, ctx) => {
+        const m = /^(\d+\.\d+\.\d+\.\d+)\/(\d+)$/.exec(s);
+        if (!m || !ipv4.test(m[1]!) || Number(m[2]) < 8 || Number(m[2]) > 30) return fail(ctx, "not an address/prefix with prefix 8-30");
+        return s;
+      }),
+    })
+    .superRefine((env, ctx) => {
+      if (env.DINV_TCP_PORTS.includes(env.DINV_DOCKER_PORT)) {
+        ctx.addIssue({ code: "custom", path: ["DINV_TCP_PORTS"], message: `port ${env.DINV_DOCKER_PORT} is taken by the docker API forward (DINV_DOCKER_PORT)` });
+      }
+      if (env.DINV_VOLUME_PATH && env.DINV_MOUNTS.some((m) => m === env.DINV_VOLUME_PATH)) {
+        ctx.addIssue({ code: "custom", path: ["DINV_VOLUME_PATH"], message: "is also listed in DINV_MOUNTS" });
+      }
+    })
+    .transform((env) => ({
+      cpus: env.DINV_CPUS,
+      memoryBytes: env.DINV_MEMORY,
+      tcpPorts: env.DINV_TCP_PORTS,
+      udpPorts: env.DINV_UDP_PORTS,
+      mounts: env.DINV_MOUNTS,
+      dockerSizeBytes: env.DINV_DOCKER_SIZE,
+      volume: env.DINV_VOLUME_PATH
+        ? { path: env.DINV_VOLUME_PATH, sizeBytes: env.DINV_VOLUME_SIZE, uid: env.DINV_VOLUME_UID, gid: env.DINV_VOLUME_GID }
+        : undefined,
+      dockerSock: { uid: env.DINV_DOCKER_SOCK_UID, gid: env.DINV_DOCKER_SOCK_GID },
+      shutdownTimeoutSeconds: env.DINV_SHUTDOWN_TIMEOUT,
+      machine: env.DINV_MACHINE,
+      accel: env.DINV_ACCEL,
+      dockerDir: env.DINV_DOCKER_DIR,
+      volumeDir: env.DINV_VOLUME_DIR,
+      runDir: env.DINV_RUN_DIR,
+      guestDir: env.DINV_GUEST_DIR,
+      dockerPort: env.DINV_DOCKER_PORT,
+      bindAddr: env.DINV_BIND_ADDR,
+      bip: env.DINV_BIP,
+    }));
+}
+
+export type HostConfig = z.output<ReturnType<typeof envSchema>>;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+  }
+}
+
+/** Parse the environment; throws ConfigError listing every bad variable. */
+export function parseEnv(env: Record<string, string | undefined>, defaults: { guestDir: string }): HostConfig {
+  const result = envSchema(defaults).safeParse(env);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue) => {
+    const name = String(issue.path[0] ?? "environment");
+    const value = env[name];
+    const shown = value === undefined ? "(unset)" : JSON.stringify(value);
+    return `${name}=${shown}: ${issue.message}. Allowed: ${ALLOWED[name] ?? "see README"}`;
+  });
+  throw new ConfigError(problems);
+}

@@ -1,0 +1,47 @@
+// Probing before any side effect: guest files, QEMU, mount paths, KVM. Returns problems in
+// words a user can act on; creates and changes nothing.
+
+import { stat } from "node:fs/promises";
+import { join } from "node:path";
+import { execa } from "execa";
+import type { HostConfig } from "./config/env.js";
+import { probeKvm, type KvmProbe } from "./qemu/accel.js";
+
+export interface GuestFiles {
+  kernel: string;
+  initrd: string;
+  rootImage: string;
+}
+
+export interface Preflight {
+  problems: string[];
+  kvm: KvmProbe;
+  guest: GuestFiles;
+  qemuVersion?: string;
+}
+
+export async function preflight(config: HostConfig, qemuBinary: string): Promise<Preflight> {
+  const problems: string[] = [];
+  const guest: GuestFiles = {
+    kernel: join(config.guestDir, "vmlinux"),
+    initrd: join(config.guestDir, "initramfs.cpio"),
+    rootImage: join(config.guestDir, "rootfs.img"),
+  };
+  for (const file of Object.values(guest)) {
+    const s = await stat(file).catch(() => undefined);
+    if (!s?.isFile()) problems.push(`guest file ${file} is missing (DINV_GUEST_DIR=${config.guestDir}); build it with: npm run build`);
+  }
+  for (const path of config.mounts) {
+    const s = await stat(path).catch(() => undefined);
+    if (!s) problems.push(`DINV_MOUNTS: "${path}" does not exist; create it or bind it into the container (-v HOST:${path})`);
+    else if (!s.isDirectory()) problems.push(`DINV_MOUNTS: "${path}" is not a directory; only directories can be shared`);
+  }
+  for (const [variable, dir] of [["DINV_DOCKER_DIR", config.dockerDir], ["DINV_VOLUME_DIR", config.volumeDir]] as const) {
+    const s = await stat(dir).catch(() => undefined);
+    if (s && !s.isDirectory()) problems.push(`${variable}: "${dir}" exists and is not a directory`);
+  }
+  const version = await execa(qemuBinary, ["--version"], { reject: false });
+  if (version.exitCode !== 0) problems.push(`${qemuBinary} not found or not runnable; install qemu-system-x86`);
+  const qemuVersion = /version (\S+)/.exec(String(version.stdout))?.[1];
+  return { problems, kvm: await probeKvm(), guest, ...(qemuVersion ? { qemuVersion } : {}) };
+}

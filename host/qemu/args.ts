@@ -1,0 +1,98 @@
+// QEMU's command line, built from the configuration and the probed facts. Pure.
+
+import { AGENT_PORT_NAME, DISK_SERIAL, GUEST_DOCKER_PORT } from "../../shared/constants.js";
+import { formatSize } from "../config/size.js";
+import type { HostConfig } from "../config/env.js";
+
+export interface QemuPlan {
+  accel: "kvm" | "tcg";
+  kernel: string;
+  initrd: string;
+  rootImage: string;
+  dockerDisk: string;
+  /** present when DINV_VOLUME_PATH is set */
+  volumeDisk?: string;
+  /** unix socket the launcher listens on; QEMU connects to it */
+  agentSocket: string;
+  qmpSocket: string;
+  pidFile: string;
+  /** 9p shares: tag and launcher-side directory */
+  shares: { tag: string; path: string }[];
+}
+
+/** microvm exposes at most eight virtio-mmio transports (QEMU docs, microvm.rst). */
+export const MICROVM_MMIO_SLOTS = 8;
+
+export class PlanError extends Error {}
+
+/** Commas separate QEMU options; a literal comma in a value is written twice. */
+export function qemuEscape(value: string): string {
+  return value.replace(/,/g, ",,");
+}
+
+export function buildQemuArgs(config: HostConfig, plan: QemuPlan): string[] {
+  const micro = config.machine === "microvm";
+  // microvm has no PCI: every virtio device is its virtio-mmio ("-device") flavour.
+  const dev = (kind: string) => `virtio-${kind}-${micro ? "device" : "pci"}`;
+  const args: string[] = [];
+  const push = (...items: string[]) => args.push(...items);
+
+  if (micro) {
+    const slots = 4 + (plan.volumeDisk ? 1 : 0) + plan.shares.length;
+    if (slots > MICROVM_MMIO_SLOTS) {
+      throw new PlanError(
+        `DINV_MOUNTS lists ${plan.shares.length} paths but microvm has room for ${MICROVM_MMIO_SLOTS - 4 - (plan.volumeDisk ? 1 : 0)} ` +
+          `(it has ${MICROVM_MMIO_SLOTS} virtio-mmio slots); mount a common parent directory, or set DINV_MACHINE=q35`,
+      );
+    }
+    // No option ROMs: PVH boot of vmlinux needs none, and they cost time under TCG.
+    push("-M", "microvm,x-option-roms=off,isa-serial=on,rtc=on");
+  } else {
+    push("-M", "q35");
+  }
+  if (plan.accel === "kvm") push("-accel", "kvm", "-cpu", "host");
+  // A 256 MiB translation cache keeps QEMU's RSS near guest RAM (the 1 GiB default does not).
+  else push("-accel", "tcg,tb-size=256", "-cpu", "max");
+
+  push("-smp", String(config.cpus), "-m", formatSize(config.memoryBytes));
+  // -no-reboot: the guest's "reboot -f" is its power-off; a guest panic also ends QEMU.
+  push("-nodefaults", "-no-user-config", "-display", "none", "-no-reboot");
+  push("-name", "dinv,process=dinv-qemu", "-pidfile", plan.pidFile);
+  push("-kernel", plan.kernel, "-initrd", plan.initrd);
+  push("-append", "console=ttyS0 panic=-1 quiet loglevel=4");
+  // signal=off: Ctrl-C reaches the launcher, which shuts the guest down cleanly.
+  push("-chardev", "stdio,id=console,signal=off", "-serial", "chardev:console");
+
+  push("-drive", `id=root,file=${qemuEscape(plan.rootImage)},format=raw,if=none,readonly=on`);
+  push("-device", `${dev("blk")},drive=root,serial=${DISK_SERIAL.root}`);
+  // discard=unmap lets deleted images shrink the sparse qcow2 again.
+  push("-drive", `id=docker,file=${qemuEscape(plan.dockerDisk)},format=qcow2,if=none,discard=unmap`);
+  push("-device", `${dev("blk")},drive=docker,serial=${DISK_SERIAL.docker}`);
+  if (plan.volumeDisk) {
+    push("-drive", `id=volume,file=${qemuEscape(plan.volumeDisk)},format=qcow2,if=none,discard=unmap`);
+    push("-device", `${dev("blk")},drive=volume,serial=${DISK_SERIAL.volume}`);
+  }
+
+  const forwards = [
+    `hostfwd=tcp:${config.bindAddr}:${config.dockerPort}-:${GUEST_DOCKER_PORT}`,
+    ...config.tcpPorts.map((p) => `hostfwd=tcp:${config.bindAddr}:${p}-:${p}`),
+    ...config.udpPorts.map((p) => `hostfwd=udp:${config.bindAddr}:${p}-:${p}`),
+  ];
+  push("-netdev", ["user,id=net0", ...forwards].join(","));
+  push("-device", `${dev("net")},netdev=net0`);
+
+  // The launcher listens first; QEMU connects and retries every second if the launcher restarts.
+  push("-chardev", `socket,id=agent,path=${qemuEscape(plan.agentSocket)},reconnect=1`);
+  push("-device", `${dev("serial")},max_ports=2`);
+  push("-device", `virtserialport,chardev=agent,name=${AGENT_PORT_NAME}`);
+
+  plan.shares.forEach((share, i) => {
+    // security_model=none: files keep the guest's uid/gid where the launcher may set them.
+    push("-fsdev", `local,id=fs${i},path=${qemuEscape(share.path)},security_model=none`);
+    push("-device", `${dev("9p")},fsdev=fs${i},mount_tag=${share.tag}`);
+  });
+
+  push("-chardev", `socket,id=qmp,path=${qemuEscape(plan.qmpSocket)},server=on,wait=off`);
+  push("-mon", "chardev=qmp,mode=control");
+  return args;
+}

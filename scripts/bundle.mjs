@@ -1,0 +1,29 @@
+// Bundle the host CLI (Node 20) and the guest agent (one file for the guest's Node 18).
+import { build } from "esbuild";
+import { readFile } from "node:fs/promises";
+
+const pkg = JSON.parse(await readFile(new URL("../package.json", import.meta.url), "utf8"));
+const common = { bundle: true, platform: "node", format: "esm", sourcemap: false, legalComments: "none", logLevel: "warning" };
+// ESM bundles of CommonJS deps need a require(); give them one.
+const banner = { js: "import { createRequire as __dinvCreateRequire } from 'node:module'; const require = __dinvCreateRequire(import.meta.url);" };
+
+await Promise.all([
+  build({
+    ...common,
+    entryPoints: ["host/cli.ts"],
+    outfile: "dist/dinv.js",
+    target: "node20",
+    banner: { js: `#!/usr/bin/env node\n${banner.js}` },
+    define: { DINV_VERSION: JSON.stringify(pkg.version) },
+  }),
+  build({
+    ...common,
+    entryPoints: ["guest/main.ts"],
+    outfile: "dist/dinv-agent.js",
+    target: "node18",
+    banner,
+    minify: true,
+    define: { AGENT_VERSION: JSON.stringify(pkg.version) },
+  }),
+]);
+console.log("bundles: dist/dinv.js dist/dinv-agent.js");

@@ -1,0 +1,36 @@
+// Names and numbers both sides of the VM boundary must agree on. Nothing else lives here.
+
+/** Protocol version spoken on the agent channel; bumped on any incompatible change. */
+export const PROTOCOL_VERSION = 1;
+
+/** Name of the virtio-serial port carrying the agent protocol (seen in /sys/class/virtio-ports/ * /name). */
+export const AGENT_PORT_NAME = "dinv.agent";
+
+/** Largest accepted frame payload, in bytes (1 MiB); larger frames are skipped and reported. */
+export const MAX_FRAME_BYTES = 1024 * 1024;
+
+/** virtio-blk serials by which the guest finds its disks (never by probe order). */
+export const DISK_SERIAL = {
+  root: "dinv-root",
+  docker: "dinv-docker",
+  volume: "dinv-volume",
+} as const;
+
+/** Port of the guest dockerd's plain TCP API, as in the original DinV. */
+export const GUEST_DOCKER_PORT = 2375;
+
+/** Default docker bridge of the guest, as in the original DinV (172.19.0.0/16). */
+export const DEFAULT_BIP = "172.19.0.1/16";
+
+/** SLIRP's fixed addressing (QEMU user networking defaults). */
+export const SLIRP = {
+  guestAddress: "10.0.2.15/24",
+  gateway: "10.0.2.2",
+  dns: "10.0.2.3",
+} as const;
+
+/** Where the guest mounts the docker disk. */
+export const GUEST_DOCKER_ROOT = "/var/lib/docker";
+
+/** Filesystem label written on disks dinv formats, so a later boot can tell its own disks. */
+export const DISK_LABEL = { docker: "dinv-docker", volume: "dinv-volume" } as const;

@@ -1,0 +1,51 @@
+// Configuration the host sends the guest once it said hello. Derived from the DINV_* variables.
+
+import { z } from "zod";
+
+const uid = z.number().int().min(0).max(4294967294);
+const guestPath = z.string().min(1).max(4096).regex(/^\//, "must be an absolute path");
+
+export const DiskSpecSchema = z.object({
+  /** what the disk holds */
+  role: z.enum(["docker", "volume"]),
+  /** virtio-blk serial the guest looks the disk up by */
+  serial: z.string().min(1).max(20),
+  /** guest path to mount it on */
+  mountPoint: guestPath,
+  /** filesystem label to write when formatting a blank disk */
+  label: z.string().min(1).max(16),
+  /** owner of the mounted root directory, applied after mount (volume only) */
+  owner: z.object({ uid, gid: uid }).optional(),
+});
+export type DiskSpec = z.infer<typeof DiskSpecSchema>;
+
+export const ShareSpecSchema = z.object({
+  /** 9p mount tag QEMU exposes the share under */
+  tag: z.string().min(1).max(31),
+  /** guest path to mount it on (the same path as on the launcher side) */
+  mountPoint: guestPath,
+});
+export type ShareSpec = z.infer<typeof ShareSpecSchema>;
+
+export const DockerdSpecSchema = z.object({
+  /** docker0 bridge address with prefix, e.g. 172.19.0.1/16 */
+  bip: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/),
+  /** guest TCP port of the plain docker API */
+  tcpPort: z.number().int().min(1).max(65535),
+  /** dockerd's shutdown timeout for containers, seconds */
+  shutdownTimeoutSeconds: z.number().int().min(0).max(3600),
+  /** owner uid of /var/run/docker.sock */
+  sockUid: uid,
+  /** owner gid of /var/run/docker.sock */
+  sockGid: uid,
+  /** extra daemon.json keys, merged under dinv's own */
+  daemonConfig: z.record(z.string(), z.unknown()).default({}),
+});
+export type DockerdSpec = z.infer<typeof DockerdSpecSchema>;
+
+export const GuestConfigSchema = z.object({
+  disks: z.array(DiskSpecSchema).max(4),
+  shares: z.array(ShareSpecSchema).max(64),
+  dockerd: DockerdSpecSchema,
+});
+export type GuestConfig = z.infer<typeof GuestConfigSchema>;

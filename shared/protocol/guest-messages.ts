@@ -1,0 +1,33 @@
+// Messages the guest agent sends the host. The host treats every one as untrusted input.
+
+import { z } from "zod";
+import { StatusSnapshotSchema, boundedText } from "./status.js";
+
+export const HelloSchema = z.object({
+  type: z.literal("hello"),
+  /** protocol version the agent speaks */
+  protocolVersion: z.number().int().min(0).max(1000),
+  /** random id of this guest boot */
+  bootId: boundedText(64),
+  /** agent build version */
+  agentVersion: boundedText(64),
+  /** guest uptime at hello, milliseconds since kernel start */
+  uptimeMs: z.number().nonnegative(),
+  /** guest uptime when the init script started, milliseconds since kernel start */
+  initStartedMs: z.number().nonnegative().optional(),
+});
+
+export const LogSchema = z.object({
+  type: z.literal("log"),
+  /** severity */
+  level: z.enum(["debug", "info", "warn", "error"]),
+  /** the line, truncated by the guest to 4 KiB */
+  msg: boundedText(4096),
+  /** source inside the guest, e.g. "dockerd" */
+  source: boundedText(32).optional(),
+});
+
+export const GuestMessageSchema = z.discriminatedUnion("type", [HelloSchema, StatusSnapshotSchema, LogSchema]);
+export type GuestMessage = z.infer<typeof GuestMessageSchema>;
+export type Hello = z.infer<typeof HelloSchema>;
+export type GuestLog = z.infer<typeof LogSchema>;
