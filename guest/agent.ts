@@ -60,7 +60,8 @@ export class Agent {
     try {
       const prep = await this.system.waitPrep();
       this.initStartedMs = prep.startedMs;
-      this.status.succeed("init", prep.detail);
+      this.status.start("init", prep.startedMs ?? 0);
+      this.status.succeed("init", prep.detail, prep.endedMs);
     } catch (err) {
       this.status.fail("init", describe(err));
     }

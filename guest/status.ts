@@ -29,8 +29,8 @@ export class StatusTracker {
     this.changed();
   }
 
-  succeed(name: StepName, detail?: string): void {
-    this.end(name, "ok", detail);
+  succeed(name: StepName, detail?: string, endedMs?: number): void {
+    this.end(name, "ok", detail, endedMs);
   }
 
   fail(name: StepName, error: Omit<GuestError, "step">): void {
@@ -65,11 +65,11 @@ export class StatusTracker {
     };
   }
 
-  private end(name: StepName, state: "ok" | "failed", detail?: string): void {
+  private end(name: StepName, state: "ok" | "failed", detail?: string, endedMs = this.clock.uptimeMs()): void {
     const step = this.steps.find((s) => s.name === name);
     if (!step) throw new Error(`step ${name} ended before it started`);
     step.state = state;
-    step.endedMs = this.clock.uptimeMs();
+    step.endedMs = endedMs;
     if (detail !== undefined) step.detail = detail.slice(0, 1000);
     this.changed();
   }

@@ -62,6 +62,7 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
     qmpSocket: join(config.runDir, "qmp.sock"),
     pidFile: join(config.runDir, "qemu.pid"),
     shares: config.mounts.map((path, i) => ({ tag: shareTag(i), path })),
+    ...(pre.tscKhz ? { tscKhz: pre.tscKhz } : {}),
   });
   try {
     buildQemuArgs(config, plan("tcg")); // reject an impossible plan before touching any file

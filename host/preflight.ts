@@ -1,7 +1,7 @@
 // Probing before any side effect: guest files, QEMU, mount paths, KVM. Returns problems in
 // words a user can act on; creates and changes nothing.
 
-import { stat } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { execa } from "execa";
 import type { HostConfig } from "./config/env.js";
@@ -18,6 +18,14 @@ export interface Preflight {
   kvm: KvmProbe;
   guest: GuestFiles;
   qemuVersion?: string;
+  /** host TSC frequency from /proc/cpuinfo, kHz */
+  tscKhz?: number;
+}
+
+/** "cpu MHz : 2445.432" -> 2445432. Pure. */
+export function tscKhzFromCpuinfo(cpuinfo: string): number | undefined {
+  const mhz = Number(/^cpu MHz\s*:\s*([\d.]+)/m.exec(cpuinfo)?.[1]);
+  return Number.isFinite(mhz) && mhz > 100 ? Math.round(mhz * 1000) : undefined;
 }
 
 export async function preflight(config: HostConfig, qemuBinary: string): Promise<Preflight> {
@@ -43,5 +51,6 @@ export async function preflight(config: HostConfig, qemuBinary: string): Promise
   const version = await execa(qemuBinary, ["--version"], { reject: false });
   if (version.exitCode !== 0) problems.push(`${qemuBinary} not found or not runnable; install qemu-system-x86`);
   const qemuVersion = /version (\S+)/.exec(String(version.stdout))?.[1];
-  return { problems, kvm: await probeKvm(), guest, ...(qemuVersion ? { qemuVersion } : {}) };
+  const tscKhz = tscKhzFromCpuinfo(await readFile("/proc/cpuinfo", "utf8").catch(() => ""));
+  return { problems, kvm: await probeKvm(), guest, ...(qemuVersion ? { qemuVersion } : {}), ...(tscKhz ? { tscKhz } : {}) };
 }

@@ -21,7 +21,8 @@ await Promise.all([
     entryPoints: ["guest/main.ts"],
     outfile: "dist/dinv-agent.js",
     target: "node18",
-    banner,
+    // CommonJS: the guest runs it as a plain .js file, with no package.json beside it.
+    format: "cjs",
     minify: true,
     define: { AGENT_VERSION: JSON.stringify(pkg.version) },
   }),

@@ -10,7 +10,7 @@ suite=${DINV_GUEST_SUITE:-bookworm}
 packages=$(grep -v '^[[:space:]]*#' "$packages_file" | grep -v '^[[:space:]]*$' | paste -sd, -)
 
 # minbase keeps the tree small; recommends off so docker.io does not pull apparmor/git.
-mmdebstrap --variant=minbase --mode=root \
+mmdebstrap --variant=minbase --mode=root --format=tar \
   --aptopt='APT::Install-Recommends "false"' \
   --dpkgopt='path-exclude=/usr/share/man/*' \
   --dpkgopt='path-exclude=/usr/share/locale/*' \

@@ -24,12 +24,15 @@ export function daemonConfig(spec: DockerdSpec): Record<string, unknown> {
   };
 }
 
-/** Level of one dockerd log line (logrus text format: level=info msg=...). Pure. */
+/**
+ * Level at which one dockerd log line (logrus text: level=info msg=...) reaches the launcher log.
+ * dockerd's info lines are its chatter (~100 at start): debug. Pure.
+ */
 export function dockerdLevel(line: string): "debug" | "info" | "warn" | "error" {
   const level = /level=(\w+)/.exec(line)?.[1];
   if (level === "warning") return "warn";
   if (level === "error" || level === "fatal" || level === "panic") return "error";
-  return level === "info" ? "info" : "debug";
+  return "debug";
 }
 
 export class Dockerd {

@@ -8,7 +8,7 @@ import { prepareDisk } from "./disk.js";
 import { Dockerd } from "./dockerd.js";
 import { run } from "./exec.js";
 import { mountShare, unmountAll } from "./mounts.js";
-import { GuestStepError, type GuestSystem, type LogSink } from "./types.js";
+import { GuestStepError, type GuestSystem, type LogSink, type PrepResult } from "./types.js";
 
 const RUN_DIR = "/run/dinv";
 
@@ -16,18 +16,17 @@ export class LinuxSystem implements GuestSystem {
   private readonly dockerd = new Dockerd();
   private readonly mounted: string[] = [];
 
-  async waitPrep(): Promise<{ startedMs?: number; detail: string }> {
+  async waitPrep(): Promise<PrepResult> {
     const deadline = Date.now() + 120_000;
     for (;;) {
       const rc = await readFile(`${RUN_DIR}/prep.rc`, "utf8").catch(() => undefined);
       if (rc !== undefined) {
-        const started = Number((await readFile(`${RUN_DIR}/init-started`, "utf8").catch(() => "")).trim());
-        const startedMs = Number.isFinite(started) && started > 0 ? Math.round(started * 1000) : undefined;
-        if (rc.trim() !== "0") {
+        const result = parsePrepResult(rc, await readFile(`${RUN_DIR}/init-started`, "utf8").catch(() => ""));
+        if (result.exitCode !== 0) {
           const log = (await readFile(`${RUN_DIR}/prep.log`, "utf8").catch(() => "")).trim().split("\n").slice(-5).join(" | ");
-          throw new GuestStepError(`guest init script failed (exit ${rc.trim()}): ${log}`);
+          throw new GuestStepError(`guest init script failed (exit ${result.exitCode}): ${log}`);
         }
-        return { ...(startedMs !== undefined ? { startedMs } : {}), detail: "modules, cgroups and network up" };
+        return result;
       }
       if (Date.now() > deadline) throw new GuestStepError("guest init script did not finish within 120 s");
       await new Promise((r) => setTimeout(r, 50));
@@ -67,6 +66,23 @@ export class LinuxSystem implements GuestSystem {
     // QEMU runs with -no-reboot, so a reboot ends it; microvm has no ACPI power-off path we rely on.
     await run("/usr/bin/busybox", ["reboot", "-f"]);
   }
+}
+
+/** "0 4.52" (prep.rc) and "3.31" (init-started) -> exit status and times in ms. Pure. */
+export function parsePrepResult(rc: string, initStarted: string): PrepResult & { exitCode: number } {
+  const [code, ended] = rc.trim().split(/\s+/);
+  const ms = (text: string | undefined) => {
+    const seconds = Number(text);
+    return text && Number.isFinite(seconds) && seconds > 0 ? Math.round(seconds * 1000) : undefined;
+  };
+  const startedMs = ms(initStarted.trim());
+  const endedMs = ms(ended);
+  return {
+    exitCode: Number(code ?? -1),
+    detail: "modules, cgroups and network up",
+    ...(startedMs !== undefined ? { startedMs } : {}),
+    ...(endedMs !== undefined ? { endedMs } : {}),
+  };
 }
 
 /** Guest uptime in ms from /proc/uptime (synchronous: /proc is in memory, and timestamps are taken often). */

@@ -14,9 +14,17 @@ export class GuestStepError extends Error {
 
 export type LogSink = (level: "debug" | "info" | "warn" | "error", msg: string, source: string) => void;
 
+export interface PrepResult {
+  /** guest uptime when the init script started, ms */
+  startedMs?: number;
+  /** guest uptime when its prerequisites were done, ms */
+  endedMs?: number;
+  detail: string;
+}
+
 export interface GuestSystem {
-  /** Wait for the init script's prerequisites; returns its start (guest uptime, ms) and a detail. */
-  waitPrep(): Promise<{ startedMs?: number; detail: string }>;
+  /** Wait for the init script's prerequisites (modules, cgroups, network). */
+  waitPrep(): Promise<PrepResult>;
   /** Find the disk by serial, format only if blank, mount; returns what was done. */
   prepareDisk(spec: DiskSpec): Promise<string>;
   /** Mount one shared folder. */

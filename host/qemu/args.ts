@@ -16,6 +16,8 @@ export interface QemuPlan {
   agentSocket: string;
   qmpSocket: string;
   pidFile: string;
+  /** host TSC frequency in kHz, told to a TCG guest (whose TSC runs at the host's rate) */
+  tscKhz?: number;
   /** 9p shares: tag and launcher-side directory */
   shares: { tag: string; path: string }[];
 }
@@ -59,7 +61,13 @@ export function buildQemuArgs(config: HostConfig, plan: QemuPlan): string[] {
   push("-nodefaults", "-no-user-config", "-display", "none", "-no-reboot");
   push("-name", "dinv,process=dinv-qemu", "-pidfile", plan.pidFile);
   push("-kernel", plan.kernel, "-initrd", plan.initrd);
-  push("-append", "console=ttyS0 panic=-1 quiet loglevel=4");
+  const cmdline = ["console=ttyS0", "panic=-1", "quiet", "loglevel=4"];
+  // microvm has no PCI bus; probing for one only prints "PCI: Fatal: No config space access".
+  if (micro) cmdline.push("pci=off");
+  // Under TCG the kernel's PIT calibration of the TSC fails at random and the boot hangs
+  // ("tsc: Unable to calibrate against PIT"); telling it the frequency skips calibration.
+  if (plan.accel === "tcg" && plan.tscKhz) cmdline.push(`tsc_early_khz=${plan.tscKhz}`);
+  push("-append", cmdline.join(" "));
   // signal=off: Ctrl-C reaches the launcher, which shuts the guest down cleanly.
   push("-chardev", "stdio,id=console,signal=off", "-serial", "chardev:console");
 
