@@ -1,0 +1,44 @@
+// A scripted guest OS for agent tests: records calls, fails where told.
+
+import { GuestStepError, type GuestSystem, type PrepResult } from "../../guest/system/types.js";
+import type { DiskSpec } from "../../shared/protocol/guest-config.js";
+
+export class FakeSystem implements GuestSystem {
+  calls: string[] = [];
+  foreignDisk = false;
+  dockerdFails = false;
+  poweredOff = false;
+
+  async waitPrep(): Promise<PrepResult> {
+    this.calls.push("prep");
+    return { startedMs: 3000, endedMs: 4000, detail: "fake prep" };
+  }
+  async prepareDisk(spec: DiskSpec): Promise<string> {
+    this.calls.push(`disk:${spec.serial}`);
+    if (this.foreignDisk) throw new GuestStepError(`the ${spec.role} disk holds a xfs filesystem`, "move it aside");
+    return "formatted blank disk";
+  }
+  async mountShare(spec: { tag: string }): Promise<void> {
+    this.calls.push(`share:${spec.tag}`);
+  }
+  async startDockerd(): Promise<void> {
+    this.calls.push("dockerd");
+  }
+  async waitDockerd(): Promise<{ version: string }> {
+    this.calls.push("ping");
+    if (this.dockerdFails) throw new GuestStepError("dockerd exited during start-up");
+    return { version: "20.10.24" };
+  }
+  async stopDockerd(timeoutSeconds: number): Promise<string> {
+    this.calls.push(`stop:${timeoutSeconds}`);
+    return "dockerd stopped";
+  }
+  async unmountAll(): Promise<string> {
+    this.calls.push("unmount");
+    return "1 filesystem(s) unmounted";
+  }
+  async powerOff(): Promise<void> {
+    this.calls.push("poweroff");
+    this.poweredOff = true;
+  }
+}

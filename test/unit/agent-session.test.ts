@@ -1,0 +1,163 @@
+// Host session and guest agent together over an in-memory transport pair (real codec).
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { PassThrough, Duplex } from "node:stream";
+import pino from "pino";
+import { Agent } from "../../guest/agent.js";
+import { GuestSession } from "../../host/agent/session.js";
+import { guestConfigFor } from "../../host/guest-config.js";
+import { GuestMessageSchema, type GuestMessage } from "../../shared/protocol/guest-messages.js";
+import { HostMessageSchema, type HostMessage } from "../../shared/protocol/host-messages.js";
+import type { Phase } from "../../shared/protocol/status.js";
+import { createMemoryPair, StreamTransport } from "../../shared/transport.js";
+import { makeConfig } from "../helpers/make-config.js";
+import { FakeSystem } from "../helpers/fake-system.js";
+
+const silent = pino({ level: "silent" });
+let uptime = 0;
+const clock = { now: () => 1_700_000_000_000 + uptime, uptimeMs: () => (uptime += 10) };
+
+function setup(system = new FakeSystem(), config = makeConfig()) {
+  const agent = new Agent(system, { bootId: "boot-1", version: "test", clock, dockerdTimeoutMs: 1000 });
+  const session = new GuestSession(guestConfigFor(config), silent);
+  const phases: Phase["phase"][] = [];
+  session.onstatus = (s) => phases.push(s.state.phase);
+  const connect = () => {
+    const [host, guest] = createMemoryPair(GuestMessageSchema, HostMessageSchema);
+    session.attach(host);
+    agent.attach(guest);
+    return { host, guest };
+  };
+  return { agent, session, system, phases, connect };
+}
+
+async function until(check: () => boolean, what: string, ms = 2000) {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+test("hello -> config -> disks, dockerd, ping -> ready, as full snapshots", async () => {
+  const { agent, session, system, phases, connect } = setup();
+  void agent.prepare();
+  connect();
+  await until(() => session.status?.state.phase === "ready", "ready");
+  assert.equal(session.hello?.bootId, "boot-1");
+  assert.deepEqual(system.calls, ["prep", "disk:dinv-docker", "dockerd", "ping"]);
+  const status = session.status!;
+  assert.equal(status.dockerVersion, "20.10.24");
+  for (const name of ["init", "agent", "config", "disks", "mounts", "dockerd", "ping"]) {
+    const step = status.steps.find((s) => s.name === name);
+    assert.equal(step?.state, "ok", `step ${name}`);
+    assert.ok(step.endedMs! >= step.startedMs!, `step ${name} timing`);
+  }
+  assert.equal(phases.at(-1), "ready");
+  assert.ok(!phases.includes("degraded"));
+});
+
+test("a late status request gets the whole current state", async () => {
+  const { agent, session, connect } = setup();
+  void agent.prepare();
+  connect();
+  await until(() => session.status?.state.phase === "ready", "ready");
+  const seq = session.status!.seq;
+  session.status = undefined; // as if the launcher had just joined
+  session.requestStatus();
+  await until(() => session.status !== undefined, "snapshot");
+  assert.equal(session.status!.seq, seq);
+  assert.equal(session.status!.state.phase, "ready");
+  assert.equal(session.status!.steps.length, 7);
+});
+
+test("a foreign filesystem degrades with the reason and a hint; dockerd is not started", async () => {
+  const system = new FakeSystem();
+  system.foreignDisk = true;
+  const { agent, session, connect } = setup(system);
+  void agent.prepare();
+  connect();
+  await until(() => session.status?.state.phase === "degraded", "degraded");
+  const state = session.status!.state;
+  assert.equal(state.phase, "degraded");
+  if (state.phase === "degraded") {
+    assert.equal(state.errors[0]!.step, "disks");
+    assert.match(state.errors[0]!.message, /xfs/);
+    assert.equal(state.errors[0]!.hint, "move it aside");
+  }
+  assert.ok(!system.calls.includes("dockerd"));
+});
+
+test("shutdown stops dockerd with the timeout, unmounts, reports stopped, then powers off", async () => {
+  const { agent, session, system, phases, connect } = setup();
+  void agent.prepare();
+  connect();
+  await until(() => session.status?.state.phase === "ready", "ready");
+  assert.equal(session.requestShutdown(7), true);
+  await until(() => system.poweredOff, "power off");
+  assert.deepEqual(system.calls.slice(-3), ["stop:7", "unmount", "poweroff"]);
+  await until(() => session.status?.state.phase === "stopped", "stopped");
+  assert.deepEqual(phases.slice(-2), ["stopping", "stopped"]);
+});
+
+test("a reconnect repeats hello; the config is not applied twice and state survives", async () => {
+  const { agent, session, system, connect } = setup();
+  void agent.prepare();
+  const first = connect();
+  await until(() => session.status?.state.phase === "ready", "ready");
+  first.host.close();
+  await until(() => !session.connected, "disconnect");
+  connect();
+  await until(() => session.connected, "reconnect");
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(system.calls.filter((c) => c === "dockerd").length, 1);
+  assert.equal(session.status!.state.phase, "ready");
+});
+
+test("the host does not configure an agent of another protocol version", async () => {
+  const session = new GuestSession(guestConfigFor(makeConfig()), silent);
+  const [host, guest] = createMemoryPair(GuestMessageSchema, HostMessageSchema);
+  const received: HostMessage[] = [];
+  guest.onmessage = (m) => received.push(m);
+  session.attach(host);
+  guest.send({ type: "hello", protocolVersion: 99, bootId: "b", agentVersion: "x", uptimeMs: 1 });
+  guest.send({ type: "status", seq: 1, at: 1, uptimeMs: 1, bootId: "b", state: { phase: "ready" }, steps: [] });
+  await new Promise((r) => setTimeout(r, 20));
+  assert.deepEqual(received, []);
+  assert.equal(session.status, undefined, "a status without an accepted hello is ignored");
+});
+
+test("stale or repeated snapshots never move the state backwards", async () => {
+  const session = new GuestSession(guestConfigFor(makeConfig()), silent);
+  const [host, guest] = createMemoryPair(GuestMessageSchema, HostMessageSchema);
+  session.attach(host);
+  const snap = (seq: number, phase: "booting" | "ready") => ({ type: "status" as const, seq, at: 1, uptimeMs: 1, bootId: "b", state: { phase }, steps: [] });
+  guest.send({ type: "hello", protocolVersion: 1, bootId: "b", agentVersion: "x", uptimeMs: 1 });
+  guest.send(snap(5, "ready"));
+  guest.send(snap(4, "booting"));
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(session.status?.state.phase, "ready");
+});
+
+test("StreamTransport frames messages over a byte stream and survives garbage between them", async () => {
+  const aToB = new PassThrough();
+  const bToA = new PassThrough();
+  const hostSide = Duplex.from({ readable: bToA, writable: aToB });
+  const guestSide = Duplex.from({ readable: aToB, writable: bToA });
+  const host = new StreamTransport<GuestMessage, HostMessage>(hostSide, GuestMessageSchema);
+  const guest = new StreamTransport<HostMessage, GuestMessage>(guestSide, HostMessageSchema);
+  const got: GuestMessage[] = [];
+  const rejects: string[] = [];
+  host.onmessage = (m) => got.push(m);
+  host.onreject = (r) => rejects.push(r);
+  guest.send({ type: "log", level: "info", msg: "one" });
+  bToA.write(Buffer.from([0, 0, 0, 3, 0x7b, 0x7b, 0x7b])); // a frame of broken JSON
+  guest.send({ type: "log", level: "info", msg: "two" });
+  await until(() => got.length === 2, "two messages");
+  assert.deepEqual(got.map((m) => (m.type === "log" ? m.msg : "")), ["one", "two"]);
+  assert.equal(rejects.length, 1);
+  await guest.drain();
+  host.close();
+  guest.close();
+});

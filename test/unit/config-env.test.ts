@@ -1,0 +1,91 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { ConfigError, parseEnv } from "../../host/config/env.js";
+
+const parse = (env: Record<string, string>) => parseEnv(env, { guestDir: "/guest" });
+
+test("defaults are the original DinV's", () => {
+  const c = parse({});
+  assert.equal(c.cpus, 1);
+  assert.equal(c.memoryBytes, 512 * 2 ** 20);
+  assert.deepEqual(c.tcpPorts, []);
+  assert.deepEqual(c.udpPorts, []);
+  assert.deepEqual(c.mounts, []);
+  assert.equal(c.dockerSizeBytes, 64 * 2 ** 30);
+  assert.equal(c.volume, undefined);
+  assert.deepEqual(c.dockerSock, { uid: 0, gid: 0 });
+  assert.equal(c.shutdownTimeoutSeconds, 5);
+  assert.equal(c.machine, "microvm");
+  assert.equal(c.accel, "auto");
+  assert.equal(c.dockerDir, "/docker");
+  assert.equal(c.volumeDir, "/volume");
+  assert.equal(c.runDir, "/run/dinv");
+  assert.equal(c.dockerPort, 2375);
+  assert.equal(c.bindAddr, "127.0.0.1");
+  assert.equal(c.bip, "172.19.0.1/16");
+  assert.equal(c.guestDir, "/guest");
+});
+
+const good: [Record<string, string>, (c: ReturnType<typeof parse>) => unknown, unknown][] = [
+  [{ DINV_CPUS: "2" }, (c) => c.cpus, 2],
+  [{ DINV_MEMORY: "2G" }, (c) => c.memoryBytes, 2 * 2 ** 30],
+  [{ DINV_MEMORY: "1024" }, (c) => c.memoryBytes, 2 ** 30],
+  [{ DINV_MEMORY: "768m" }, (c) => c.memoryBytes, 768 * 2 ** 20],
+  [{ DINV_TCP_PORTS: " 8080 ; 8443;" }, (c) => c.tcpPorts, [8080, 8443]],
+  [{ DINV_TCP_PORTS: "8000-8002" }, (c) => c.tcpPorts, [8000, 8001, 8002]],
+  [{ DINV_UDP_PORTS: "53" }, (c) => c.udpPorts, [53]],
+  [{ DINV_MOUNTS: "/data;/srv/a b,c/" }, (c) => c.mounts, ["/data", "/srv/a b,c"]],
+  [{ DINV_DOCKER_SIZE: "10G" }, (c) => c.dockerSizeBytes, 10 * 2 ** 30],
+  [{ DINV_VOLUME_PATH: "/cache", DINV_VOLUME_SIZE: "1G", DINV_VOLUME_UID: "1000", DINV_VOLUME_GID: "100" }, (c) => c.volume, { path: "/cache", sizeBytes: 2 ** 30, uid: 1000, gid: 100 }],
+  [{ DINV_DOCKER_SOCK_UID: "1000", DINV_DOCKER_SOCK_GID: "999" }, (c) => c.dockerSock, { uid: 1000, gid: 999 }],
+  [{ DINV_SHUTDOWN_TIMEOUT: "0" }, (c) => c.shutdownTimeoutSeconds, 0],
+  [{ DINV_MACHINE: "q35" }, (c) => c.machine, "q35"],
+  [{ DINV_ACCEL: "tcg" }, (c) => c.accel, "tcg"],
+  [{ DINV_CPUS: "" }, (c) => c.cpus, 1],
+  [{ DINV_BIND_ADDR: "0.0.0.0" }, (c) => c.bindAddr, "0.0.0.0"],
+  [{ DINV_BIP: "10.200.0.1/24" }, (c) => c.bip, "10.200.0.1/24"],
+];
+
+for (const [env, pick, expected] of good) {
+  test(`accepts ${JSON.stringify(env)}`, () => assert.deepEqual(pick(parse(env)), expected));
+}
+
+const bad: [string, string][] = [
+  ["DINV_CPUS", "abc"], ["DINV_CPUS", "0"], ["DINV_CPUS", "1.5"], ["DINV_CPUS", "65"],
+  ["DINV_MEMORY", "lots"], ["DINV_MEMORY", "64M"], ["DINV_MEMORY", "-1G"], ["DINV_MEMORY", "2P"],
+  ["DINV_TCP_PORTS", "0"], ["DINV_TCP_PORTS", "70000"], ["DINV_TCP_PORTS", "abc"], ["DINV_TCP_PORTS", "80;80"], ["DINV_TCP_PORTS", "90-80"], ["DINV_TCP_PORTS", "2375"],
+  ["DINV_UDP_PORTS", "x"], ["DINV_UDP_PORTS", "53;53"],
+  ["DINV_MOUNTS", "data"], ["DINV_MOUNTS", "/"], ["DINV_MOUNTS", "/a;/a"], ["DINV_MOUNTS", "/a\nb"], ["DINV_MOUNTS", "/a/../b"],
+  ["DINV_DOCKER_SIZE", "512M"], ["DINV_DOCKER_SIZE", "big"],
+  ["DINV_VOLUME_PATH", "relative"], ["DINV_VOLUME_PATH", "/var/lib/docker/x"], ["DINV_VOLUME_PATH", "/proc"],
+  ["DINV_VOLUME_SIZE", "1K"], ["DINV_VOLUME_SIZE", "x"],
+  ["DINV_VOLUME_UID", "-1"], ["DINV_VOLUME_UID", "root"], ["DINV_VOLUME_GID", "4294967295"], ["DINV_VOLUME_GID", "x"],
+  ["DINV_DOCKER_SOCK_UID", "x"], ["DINV_DOCKER_SOCK_UID", "-5"], ["DINV_DOCKER_SOCK_GID", "1e3"], ["DINV_DOCKER_SOCK_GID", "x"],
+  ["DINV_SHUTDOWN_TIMEOUT", "-1"], ["DINV_SHUTDOWN_TIMEOUT", "5s"], ["DINV_SHUTDOWN_TIMEOUT", "3601"],
+  ["DINV_MACHINE", "pc"], ["DINV_MACHINE", "MICROVM"],
+  ["DINV_ACCEL", "hvf"], ["DINV_ACCEL", "yes"],
+  ["DINV_DOCKER_DIR", "docker"], ["DINV_RUN_DIR", "run"],
+  ["DINV_DOCKER_PORT", "0"], ["DINV_DOCKER_PORT", "99999"],
+  ["DINV_BIND_ADDR", "localhost"], ["DINV_BIND_ADDR", "256.0.0.1"],
+  ["DINV_BIP", "172.19.0.1"], ["DINV_BIP", "172.19.0.1/33"],
+];
+
+for (const [name, value] of bad) {
+  test(`rejects ${name}=${JSON.stringify(value)} naming the variable, the value and what is allowed`, () => {
+    assert.throws(
+      () => parse({ [name]: value }),
+      (err: unknown) => {
+        assert.ok(err instanceof ConfigError);
+        const line = err.problems.find((p) => p.startsWith(`${name}=`));
+        assert.ok(line, `no problem names ${name}: ${err.message}`);
+        assert.ok(line.includes(JSON.stringify(value)), line);
+        assert.match(line, /Allowed: /);
+        return true;
+      },
+    );
+  });
+}
+
+test("every bad variable is reported at once", () => {
+  assert.throws(() => parse({ DINV_CPUS: "x", DINV_MACHINE: "pc" }), (err: unknown) => err instanceof ConfigError && err.problems.length === 2);
+});
