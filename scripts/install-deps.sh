@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Install the Debian packages dinv's build, launcher and tests need; a no-op when present.
+# Usage: scripts/install-deps.sh  (as root)
+set -euo pipefail
+declare -A need=(
+  [qemu-system-x86_64]=qemu-system-x86
+  [qemu-img]=qemu-utils
+  [mmdebstrap]=mmdebstrap
+  [cpio]=cpio
+  [depmod]=kmod
+  [mkfs.ext4]=e2fsprogs
+  [xz]=xz-utils
+  [busybox]=busybox-static
+  [dockerd]=docker.io
+  [iptables]=iptables
+  [blkid]=util-linux
+)
+missing=()
+for tool in "${!need[@]}"; do
+  command -v "$tool" >/dev/null 2>&1 || missing+=("${need[$tool]}")
+done
+# mmdebstrap verifies the archive with the keyring of the running Debian.
+[ -f /usr/share/keyrings/debian-archive-keyring.gpg ] || missing+=(debian-archive-keyring)
+[ -d /etc/ssl/certs ] && [ -n "$(ls -A /etc/ssl/certs 2>/dev/null)" ] || missing+=(ca-certificates)
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" != 0 ]; then
+  echo "install-deps: missing packages: ${missing[*]}; run as root (sudo $0)" >&2
+  exit 1
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

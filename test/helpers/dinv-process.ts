@@ -1,0 +1,130 @@
+// Runs `dinv run` (the bundled launcher) as a user would, for VM tests: own directories, a
+// free port, JSON log lines collected, readiness read from the launcher's status file.
+
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+export const REPO = resolve(import.meta.dirname, "../..");
+export const DINV = join(REPO, "dist/dinv.js");
+
+export async function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const server = createServer();
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => (typeof address === "object" && address ? res(address.port) : rej(new Error("no port"))));
+    });
+  });
+}
+
+export interface LogLine {
+  level: number;
+  msg: string;
+  src?: string;
+  [key: string]: unknown;
+}
+
+export class DinvProcess {
+  readonly logs: LogLine[] = [];
+  readonly rawStderr: string[] = [];
+  child: ChildProcess | undefined;
+  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }> | undefined;
+
+  constructor(readonly env: Record<string, string>) {}
+
+  /** A fresh set of directories and a free docker port; overrides win. */
+  static async create(overrides: Record<string, string> = {}): Promise<DinvProcess> {
+    const base = mkdtempSync(join(tmpdir(), "dinv-vm-"));
+    return new DinvProcess({
+      DINV_DOCKER_DIR: join(base, "docker"),
+      DINV_VOLUME_DIR: join(base, "volume"),
+      DINV_RUN_DIR: join(base, "run"),
+      DINV_DOCKER_PORT: String(await freePort()),
+      DINV_ACCEL: "auto",
+      ...overrides,
+    });
+  }
+
+  get dockerHost(): string {
+    return `tcp://127.0.0.1:${this.env.DINV_DOCKER_PORT}`;
+  }
+
+  start(): void {
+    this.logs.length = 0;
+    const child = spawn(process.execPath, [DINV, "run"], {
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...this.env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let rest = "";
+    child.stderr!.on("data", (chunk: Buffer) => {
+      const lines = (rest + chunk.toString()).split("\n");
+      rest = lines.pop() ?? "";
+      for (const line of lines) {
+        this.rawStderr.push(line);
+        try {
+          this.logs.push(JSON.parse(line) as LogLine);
+        } catch {
+          /* not a log line */
+        }
+      }
+    });
+    child.stdout!.resume();
+    this.child = child;
+    this.exit = new Promise((res) => child.on("exit", (code, signal) => res({ code, signal, at: Date.now() })));
+  }
+
+  status(): { status?: { state: { phase: string; errors?: { message: string; hint?: string }[] }; dockerVersion?: string }; timeline?: Record<string, number>; accel?: string } {
+    try {
+      return JSON.parse(readFileSync(join(this.env.DINV_RUN_DIR!, "status.json"), "utf8"));
+    } catch {
+      return {};
+    }
+  }
+
+  /** Wait until the guest reports one of the phases; throws with the log tail otherwise. */
+  async waitForPhase(phases: string[], timeoutMs: number): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    let exited = false;
+    void this.exit?.then(() => (exited = true));
+    while (Date.now() < deadline) {
+      const phase = this.status().status?.state.phase;
+      if (phase && phases.includes(phase)) return phase;
+      if (exited) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    throw new Error(`no phase ${phases.join("|")} within ${timeoutMs / 1000}s (exited: ${exited}); log tail:\n${this.tail()}`);
+  }
+
+  async stop(signal: NodeJS.Signals = "SIGTERM"): Promise<{ code: number | null; ms: number }> {
+    const sent = Date.now();
+    this.child?.kill(signal);
+    const exit = await this.exit!;
+    return { code: exit.code, ms: exit.at - sent };
+  }
+
+  /** Kill whatever is left (test clean-up, also after failures). */
+  async kill(): Promise<void> {
+    if (this.child && this.child.exitCode === null && this.child.signalCode === null) {
+      this.child.kill("SIGTERM");
+      const done = await Promise.race([this.exit!.then(() => true), new Promise((r) => setTimeout(() => r(false), 60_000))]);
+      if (!done) this.child.kill("SIGKILL");
+    }
+    try {
+      const pid = Number(readFileSync(join(this.env.DINV_RUN_DIR!, "qemu.pid"), "utf8"));
+      if (pid > 0) process.kill(pid, "SIGKILL");
+    } catch {
+      /* QEMU already gone */
+    }
+  }
+
+  tail(n = 40): string {
+    return this.rawStderr.slice(-n).join("\n");
+  }
+
+  messages(): string[] {
+    return this.logs.map((l) => l.msg);
+  }
+}

@@ -1,0 +1,81 @@
+// VM suite: boots real guests under TCG (KVM where usable) and asserts what a user sees.
+// One VM is shared by the assertions of a boot; the second boot reuses its disk.
+
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { docker, importBusybox } from "../helpers/docker-cli.js";
+import { DinvProcess } from "../helpers/dinv-process.js";
+
+const READY_TIMEOUT_MS = 240_000;
+
+describe("walking skeleton: boot, docker, clean stop, persistence", () => {
+  let dinv: DinvProcess;
+
+  before(async () => {
+    dinv = await DinvProcess.create({ DINV_SHUTDOWN_TIMEOUT: "5" });
+    dinv.start();
+    await dinv.waitForPhase(["ready", "degraded"], READY_TIMEOUT_MS);
+  });
+
+  after(async () => {
+    await dinv?.kill();
+  });
+
+  test("the launcher reports ready, with the accelerator in use and the boot timeline", () => {
+    const status = dinv.status();
+    assert.equal(status.status?.state.phase, "ready", dinv.tail());
+    assert.ok(["kvm", "tcg"].includes(status.accel ?? ""));
+    const ready = dinv.logs.find((l) => l.msg.startsWith("dinv ready:"));
+    assert.ok(ready, "a 'dinv ready' log line");
+    assert.match(ready!.msg, new RegExp(`tcp://127\\.0\\.0\\.1:${dinv.env.DINV_DOCKER_PORT}`));
+    const t = status.timeline!;
+    assert.ok(t.kernel! < t.hello! && t.hello! <= t.disksMounted! && t.disksMounted! <= t.dockerdStarted! && t.dockerdStarted! < t.ready!, JSON.stringify(t));
+  });
+
+  test("under this machine's KVM (no vmx/svm), auto ends on TCG with a loud warning", (t) => {
+    if (dinv.status().accel !== "tcg") return t.skip("KVM is usable here");
+    assert.ok(dinv.logs.some((l) => l.level === 40 && /WARNING: .*TCG/.test(l.msg)), "a WARNING line about TCG");
+  });
+
+  test("docker version answers from the guest's dockerd through the forward", () => {
+    const result = docker(dinv.dockerHost, ["version", "--format", "{{.Server.Version}} {{.Server.Os}}"]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout.trim(), `${dinv.status().status?.dockerVersion} linux`);
+    const info = docker(dinv.dockerHost, ["info", "--format", "{{.Name}} {{.Driver}}"]);
+    assert.equal(info.stdout.trim(), "dinv overlay2", "the daemon is the guest's (hostname dinv), on overlay2");
+  });
+
+  test("an imported image runs: docker run --rm IMAGE echo hi prints hi", () => {
+    importBusybox(dinv.dockerHost);
+    const result = docker(dinv.dockerHost, ["run", "--rm", "dinv-test/busybox", "echo", "hi"]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout, "hi\n");
+  });
+
+  test("containers get the 172.19.0.0/16 bridge", () => {
+    const result = docker(dinv.dockerHost, ["network", "inspect", "bridge", "--format", "{{(index .IPAM.Config 0).Subnet}}"]);
+    assert.equal(result.stdout.trim(), "172.19.0.0/16");
+  });
+
+  test("SIGTERM stops dockerd cleanly and the launcher exits 0 within the timeout", async () => {
+    const { code, ms } = await dinv.stop("SIGTERM");
+    assert.equal(code, 0, dinv.tail());
+    // DINV_SHUTDOWN_TIMEOUT=5 with nothing running: well inside timeout + dockerd's own teardown.
+    assert.ok(ms < 5_000 + 15_000, `took ${ms} ms`);
+    assert.ok(dinv.messages().includes("guest stopped cleanly; QEMU exited"));
+    assert.equal(dinv.status().status?.state.phase, "stopped");
+  });
+
+  test("a second boot reuses the docker disk: the image is still there", async () => {
+    dinv.start();
+    await dinv.waitForPhase(["ready", "degraded"], READY_TIMEOUT_MS);
+    assert.equal(dinv.status().status?.state.phase, "ready", dinv.tail());
+    assert.ok(dinv.messages().some((m) => /^using .*docker\.qcow2$/.test(m)), "the existing disk is used, not created");
+    const images = docker(dinv.dockerHost, ["image", "ls", "--format", "{{.Repository}}"]);
+    assert.match(images.stdout, /^dinv-test\/busybox$/m);
+    const run = docker(dinv.dockerHost, ["run", "--rm", "dinv-test/busybox", "echo", "again"]);
+    assert.equal(run.stdout, "again\n");
+    const { code } = await dinv.stop("SIGINT");
+    assert.equal(code, 0, dinv.tail());
+  });
+});

@@ -1,0 +1,52 @@
+// VM suite: a docker disk that holds another filesystem is reported, never formatted.
+
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { DinvProcess } from "../helpers/dinv-process.js";
+
+/** blkid's view of the first bytes of a qcow2 image (converted to raw to look). */
+function signatureOf(qcow2: string): string {
+  const raw = join(mkdtempSync(join(tmpdir(), "dinv-raw-")), "disk.raw");
+  execFileSync("qemu-img", ["convert", "-U", "-O", "raw", qcow2, raw]);
+  return execFileSync("blkid", ["-p", "-o", "value", "-s", "TYPE", raw]).toString().trim();
+}
+
+describe("a docker disk holding a foreign filesystem", () => {
+  let dinv: DinvProcess;
+  let disk: string;
+
+  before(async () => {
+    dinv = await DinvProcess.create({ DINV_DOCKER_SIZE: "1G" });
+    mkdirSync(dinv.env.DINV_DOCKER_DIR!, { recursive: true });
+    disk = join(dinv.env.DINV_DOCKER_DIR!, "docker.qcow2");
+    const raw = `${disk}.raw`;
+    execFileSync("truncate", ["-s", "1G", raw]);
+    execFileSync("mkswap", ["-L", "user-data", raw], { stdio: "ignore" });
+    execFileSync("qemu-img", ["convert", "-O", "qcow2", raw, disk]);
+    assert.equal(signatureOf(disk), "swap");
+    dinv.start();
+    await dinv.waitForPhase(["ready", "degraded"], 240_000);
+  });
+
+  after(async () => {
+    await dinv?.kill();
+  });
+
+  test("the guest reports degraded, naming the filesystem and what to do", () => {
+    const state = dinv.status().status?.state;
+    assert.equal(state?.phase, "degraded", dinv.tail());
+    assert.match(state?.errors?.[0]?.message ?? "", /docker disk .* holds a swap filesystem/);
+    assert.match(state?.errors?.[0]?.hint ?? "", /move the disk image aside/);
+    assert.ok(dinv.logs.some((l) => l.level === 50 && /guest degraded: .*swap/.test(l.msg)), "an error line in the log");
+  });
+
+  test("the launcher still stops cleanly, and the disk keeps its signature", async () => {
+    const { code } = await dinv.stop("SIGTERM");
+    assert.equal(code, 0, dinv.tail());
+    assert.equal(signatureOf(disk), "swap");
+  });
+});
