@@ -10,7 +10,7 @@ const banner = { js: "import { createRequire as __dinvCreateRequire } from 'node
 await Promise.all([
   build({
     ...common,
-    entryPoints: ["host/cli.ts"],
+    entryPoints: ["host/cli/main.ts"],
     outfile: "dist/dinv.js",
     target: "node20",
     banner: { js: `#!/usr/bin/env node\n${banner.js}` },

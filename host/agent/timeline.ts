@@ -24,7 +24,9 @@ export function bootTimeline(qemuStartedAt: number, helloReceivedAt: number, hel
   const at = (uptimeMs: number | undefined) => (uptimeMs === undefined ? undefined : Math.round(kernelAt + uptimeMs));
   const ended = (name: StepName) => at(status.steps.find((s) => s.name === name && s.state === "ok")?.endedMs);
   const timeline: BootTimeline = { kernel: Math.round(kernelAt), hello: helloReceivedAt - qemuStartedAt };
-  const init = at(hello.initStartedMs);
+  // The init step carries the init script's start; the hello has it only after a reconnect.
+  const initStep = status.steps.find((s) => s.name === "init" && s.state === "ok")?.startedMs;
+  const init = at(initStep || hello.initStartedMs);
   if (init !== undefined) timeline.init = init;
   const optional: [keyof BootTimeline, StepName][] = [["disksMounted", "disks"], ["dockerdStarted", "dockerd"], ["ready", "ping"]];
   for (const [key, step] of optional) {

@@ -1,7 +1,8 @@
 // Runs `dinv run` (the bundled launcher) as a user would, for VM tests: own directories, a
-// free port, JSON log lines collected, readiness read from the launcher's status file.
+// free port, JSON log lines collected, readiness asked with `dinv wait` / `dinv status --json`.
 
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { DinvStateSchema, type DinvState } from "../../shared/protocol/control.js";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -76,26 +77,49 @@ export class DinvProcess {
     this.exit = new Promise((res) => child.on("exit", (code, signal) => res({ code, signal, at: Date.now() })));
   }
 
-  status(): { status?: { state: { phase: string; errors?: { message: string; hint?: string }[] }; dockerVersion?: string }; timeline?: Record<string, number>; accel?: string } {
-    try {
-      return JSON.parse(readFileSync(join(this.env.DINV_RUN_DIR!, "status.json"), "utf8"));
-    } catch {
-      return {};
-    }
+  /** Run a `dinv` client command against this launcher, as a user would. */
+  cli(args: string[], timeoutMs = 30_000): { code: number; stdout: string; stderr: string } {
+    const result = spawnSync(process.execPath, [DINV, ...args], {
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", DINV_RUN_DIR: this.env.DINV_RUN_DIR! },
+      timeout: timeoutMs,
+    });
+    return { code: result.status ?? -1, stdout: String(result.stdout), stderr: String(result.stderr) };
   }
 
-  /** Wait until the guest reports one of the phases; throws with the log tail otherwise. */
-  async waitForPhase(phases: string[], timeoutMs: number): Promise<string> {
-    const deadline = Date.now() + timeoutMs;
-    let exited = false;
-    void this.exit?.then(() => (exited = true));
-    while (Date.now() < deadline) {
-      const phase = this.status().status?.state.phase;
-      if (phase && phases.includes(phase)) return phase;
-      if (exited) break;
-      await new Promise((r) => setTimeout(r, 250));
+  /** `dinv status --json`, parsed; the last state seen when the launcher is gone. */
+  state(): DinvState | undefined {
+    const result = this.cli(["status", "--json"]);
+    if (result.code === 3) return this.lastState;
+    const parsed = DinvStateSchema.safeParse(JSON.parse(result.stdout));
+    if (!parsed.success) throw new Error(`dinv status --json printed an invalid state: ${result.stdout.slice(0, 500)}`);
+    this.lastState = parsed.data;
+    return parsed.data;
+  }
+
+  private lastState: DinvState | undefined;
+
+  /** `dinv wait`: resolves with its exit code and output. */
+  async wait(timeoutSeconds: number): Promise<{ code: number; stdout: string; stderr: string }> {
+    return new Promise((resolve) => {
+      const child = spawn(process.execPath, [DINV, "wait", "--timeout", String(timeoutSeconds)], {
+        env: { PATH: process.env.PATH ?? "/usr/bin:/bin", DINV_RUN_DIR: this.env.DINV_RUN_DIR! },
+      });
+      let stdout = "";
+      let stderr = "";
+      child.stdout.on("data", (c) => (stdout += c));
+      child.stderr.on("data", (c) => (stderr += c));
+      child.on("exit", (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    });
+  }
+
+  /** Wait until ready or degraded (via `dinv wait`); returns the state then. */
+  async waitUntilSettled(timeoutSeconds = 300): Promise<DinvState> {
+    const waited = await this.wait(timeoutSeconds);
+    const state = this.state();
+    if (!state || (waited.code !== 0 && state.phase !== "degraded")) {
+      throw new Error(`dinv wait exited ${waited.code}: ${waited.stderr}\nlog tail:\n${this.tail()}`);
     }
-    throw new Error(`no phase ${phases.join("|")} within ${timeoutMs / 1000}s (exited: ${exited}); log tail:\n${this.tail()}`);
+    return state;
   }
 
   async stop(signal: NodeJS.Signals = "SIGTERM"): Promise<{ code: number | null; ms: number }> {

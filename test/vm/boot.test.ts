@@ -3,44 +3,55 @@
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import type { DinvState } from "../../shared/protocol/control.js";
 import { docker, importBusybox } from "../helpers/docker-cli.js";
 import { DinvProcess } from "../helpers/dinv-process.js";
 
-const READY_TIMEOUT_MS = 240_000;
-
-describe("walking skeleton: boot, docker, clean stop, persistence", () => {
+describe("walking skeleton and control API: boot, docker, clean stop, persistence", () => {
   let dinv: DinvProcess;
+  let waited: { code: number; stdout: string; stderr: string };
+  let state: DinvState;
 
   before(async () => {
     dinv = await DinvProcess.create({ DINV_SHUTDOWN_TIMEOUT: "5" });
     dinv.start();
-    await dinv.waitForPhase(["ready", "degraded"], READY_TIMEOUT_MS);
+    // `dinv wait` is started at once: it must wait for the launcher's socket, too.
+    waited = await dinv.wait(300);
+    state = dinv.state()!;
   });
 
   after(async () => {
     await dinv?.kill();
   });
 
-  test("the launcher reports ready, with the accelerator in use and the boot timeline", () => {
-    const status = dinv.status();
-    assert.equal(status.status?.state.phase, "ready", dinv.tail());
-    assert.ok(["kvm", "tcg"].includes(status.accel ?? ""));
+  test("dinv wait returns 0 once ready; dinv status --json parses and says ready", () => {
+    assert.equal(waited.code, 0, `${waited.stderr}\n${dinv.tail()}`);
+    assert.equal(state.phase, "ready");
+    assert.equal(state.guest?.state.phase, "ready");
+    assert.ok(state.steps.every((s) => s.state === "ok"), JSON.stringify(state.steps));
+    assert.equal(dinv.cli(["status"]).code, 0);
+    assert.match(dinv.cli(["status"]).stdout, /^dinv: ready \((kvm|tcg)\)/);
+    assert.equal(dinv.cli(["health"]).code, 0);
+  });
+
+  test("the log says ready, with the docker address, the accelerator and the boot timeline", () => {
+    assert.ok(state.accel === "kvm" || state.accel === "tcg");
     const ready = dinv.logs.find((l) => l.msg.startsWith("dinv ready:"));
     assert.ok(ready, "a 'dinv ready' log line");
     assert.match(ready!.msg, new RegExp(`tcp://127\\.0\\.0\\.1:${dinv.env.DINV_DOCKER_PORT}`));
-    const t = status.timeline!;
-    assert.ok(t.kernel! < t.hello! && t.hello! <= t.disksMounted! && t.disksMounted! <= t.dockerdStarted! && t.dockerdStarted! < t.ready!, JSON.stringify(t));
+    const t = state.timeline!;
+    assert.ok(t.kernel! < t.init! && t.init! < t.hello! && t.hello! <= t.disksMounted! && t.disksMounted! <= t.dockerdStarted! && t.dockerdStarted! < t.ready!, JSON.stringify(t));
   });
 
   test("under this machine's KVM (no vmx/svm), auto ends on TCG with a loud warning", (t) => {
-    if (dinv.status().accel !== "tcg") return t.skip("KVM is usable here");
+    if (state.accel !== "tcg") return t.skip("KVM is usable here");
     assert.ok(dinv.logs.some((l) => l.level === 40 && /WARNING: .*TCG/.test(l.msg)), "a WARNING line about TCG");
   });
 
   test("docker version answers from the guest's dockerd through the forward", () => {
     const result = docker(dinv.dockerHost, ["version", "--format", "{{.Server.Version}} {{.Server.Os}}"]);
     assert.equal(result.code, 0, result.stderr);
-    assert.equal(result.stdout.trim(), `${dinv.status().status?.dockerVersion} linux`);
+    assert.equal(result.stdout.trim(), `${state.dockerVersion} linux`);
     const info = docker(dinv.dockerHost, ["info", "--format", "{{.Name}} {{.Driver}}"]);
     assert.equal(info.stdout.trim(), "dinv overlay2", "the daemon is the guest's (hostname dinv), on overlay2");
   });
@@ -63,19 +74,22 @@ describe("walking skeleton: boot, docker, clean stop, persistence", () => {
     // DINV_SHUTDOWN_TIMEOUT=5 with nothing running: well inside timeout + dockerd's own teardown.
     assert.ok(ms < 5_000 + 15_000, `took ${ms} ms`);
     assert.ok(dinv.messages().includes("guest stopped cleanly; QEMU exited"));
-    assert.equal(dinv.status().status?.state.phase, "stopped");
+    assert.equal(dinv.cli(["status"]).code, 3, "no launcher answers any more");
   });
 
-  test("a second boot reuses the docker disk: the image is still there", async () => {
+  test("a second boot reuses the docker disk: the image is still there; dinv stop ends it cleanly", async () => {
     dinv.start();
-    await dinv.waitForPhase(["ready", "degraded"], READY_TIMEOUT_MS);
-    assert.equal(dinv.status().status?.state.phase, "ready", dinv.tail());
+    const again = await dinv.waitUntilSettled();
+    assert.equal(again.phase, "ready", dinv.tail());
     assert.ok(dinv.messages().some((m) => /^using .*docker\.qcow2$/.test(m)), "the existing disk is used, not created");
     const images = docker(dinv.dockerHost, ["image", "ls", "--format", "{{.Repository}}"]);
     assert.match(images.stdout, /^dinv-test\/busybox$/m);
     const run = docker(dinv.dockerHost, ["run", "--rm", "dinv-test/busybox", "echo", "again"]);
     assert.equal(run.stdout, "again\n");
-    const { code } = await dinv.stop("SIGINT");
-    assert.equal(code, 0, dinv.tail());
+    const stop = dinv.cli(["stop"], 120_000);
+    assert.equal(stop.code, 0, stop.stderr);
+    assert.match(stop.stderr, /stopped cleanly/);
+    const exit = await dinv.exit!;
+    assert.equal(exit.code, 0, dinv.tail());
   });
 });

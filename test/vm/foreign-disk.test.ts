@@ -29,18 +29,22 @@ describe("a docker disk holding a foreign filesystem", () => {
     execFileSync("qemu-img", ["convert", "-O", "qcow2", raw, disk]);
     assert.equal(signatureOf(disk), "swap");
     dinv.start();
-    await dinv.waitForPhase(["ready", "degraded"], 240_000);
+    await dinv.waitUntilSettled();
   });
 
   after(async () => {
     await dinv?.kill();
   });
 
-  test("the guest reports degraded, naming the filesystem and what to do", () => {
-    const state = dinv.status().status?.state;
+  test("the guest reports degraded, naming the filesystem and what to do", async () => {
+    const state = dinv.state();
     assert.equal(state?.phase, "degraded", dinv.tail());
-    assert.match(state?.errors?.[0]?.message ?? "", /docker disk .* holds a swap filesystem/);
-    assert.match(state?.errors?.[0]?.hint ?? "", /move the disk image aside/);
+    assert.match(state?.errors[0]?.message ?? "", /docker disk .* holds a swap filesystem/);
+    assert.match(state?.errors[0]?.hint ?? "", /move the disk image aside/);
+    const waited = await dinv.wait(10);
+    assert.equal(waited.code, 1);
+    assert.match(waited.stderr, /degraded: .*swap/);
+    assert.equal(dinv.cli(["health"]).code, 1);
     assert.ok(dinv.logs.some((l) => l.level === 50 && /guest degraded: .*swap/.test(l.msg)), "an error line in the log");
   });
 

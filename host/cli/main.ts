@@ -4,9 +4,10 @@
 import { existsSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { ALLOWED } from "./config/env.js";
-import { runLauncher } from "./launcher.js";
-import { createLogger } from "./log.js";
+import { ALLOWED } from "../config/env.js";
+import { runLauncher } from "../launcher.js";
+import { createLogger } from "../log.js";
+import { describeFailure, HELP, runClientCommand } from "./commands.js";
 
 declare const DINV_VERSION: string;
 const VERSION = typeof DINV_VERSION === "string" ? DINV_VERSION : "dev";
@@ -17,6 +18,11 @@ Usage: dinv <command> [options]
 
 Commands:
   run        boot the VM and run until SIGINT/SIGTERM (configuration from DINV_* variables)
+  status     print the state of a running dinv (--json for the snapshot)
+  wait       block until dockerd in the guest is ready (--timeout S)
+  events     stream state changes (--json: one object a line)
+  stop       stop gracefully, as SIGTERM (--timeout S)
+  health     exit 0 only when dockerd in the guest answers (for HEALTHCHECK)
   version    print the version
   help       this text (also: dinv <command> --help)
 `;
@@ -34,7 +40,7 @@ ${Object.entries(ALLOWED).map(([k, v]) => `  ${k.padEnd(22)} ${v}`).join("\n")}
 /** Where the guest kernel and images are when DINV_GUEST_DIR is unset: the image's path, else the build output. */
 function defaultGuestDir(): string {
   const here = dirname(fileURLToPath(import.meta.url));
-  const candidates = ["/usr/lib/dinv/guest", resolve(here, "../build/guest"), resolve(here, "../../build/guest")];
+  const candidates = ["/usr/lib/dinv/guest", resolve(here, "../build/guest"), resolve(here, "../../../build/guest")];
   return candidates.find((dir) => existsSync(`${dir}/vmlinux`)) ?? resolve(here, "../build/guest");
 }
 
@@ -52,6 +58,23 @@ export async function main(argv: string[]): Promise<number> {
         return 2;
       }
       return runLauncher({ env: process.env, log: createLogger(), defaultGuestDir: defaultGuestDir() });
+    }
+    case "status":
+    case "wait":
+    case "events":
+    case "stop":
+    case "health": {
+      if (wantsHelp) {
+        process.stdout.write(HELP[command]!);
+        return 0;
+      }
+      try {
+        return await runClientCommand(command, rest, process.env, process.stdout, process.stderr);
+      } catch (error) {
+        const failure = describeFailure(error);
+        process.stderr.write(`dinv ${command}: ${failure.message}\n`);
+        return failure.code;
+      }
     }
     case "version":
     case "--version":

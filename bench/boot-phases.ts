@@ -1,0 +1,47 @@
+// Boot phases of dinv from the agent's own timestamps, medians over several boots.
+// Usage: node --import tsx bench/boot-phases.ts [--runs N] [--cpus 1,2] [--json]
+// Each boot uses a fresh docker disk except where --reuse is given (then the first boot formats).
+
+import { parseArgs } from "node:util";
+import { DinvProcess } from "../test/helpers/dinv-process.js";
+
+const { values } = parseArgs({
+  options: { runs: { type: "string", default: "5" }, cpus: { type: "string", default: "1,2" }, json: { type: "boolean", default: false }, reuse: { type: "boolean", default: false } },
+});
+const runs = Number(values.runs);
+const keys = ["kernel", "init", "hello", "disksMounted", "dockerdStarted", "ready"] as const;
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : Math.round((s[m - 1]! + s[m]!) / 2);
+};
+
+const results: Record<string, Record<string, number>> = {};
+for (const cpus of values.cpus!.split(",")) {
+  const samples: Record<string, number[]> = Object.fromEntries(keys.map((k) => [k, []]));
+  let shared: DinvProcess | undefined;
+  for (let i = 0; i < runs; i++) {
+    const dinv = values.reuse && shared ? shared : await DinvProcess.create({ DINV_CPUS: cpus });
+    shared = dinv;
+    dinv.start();
+    try {
+      const state = await dinv.waitUntilSettled();
+      const timeline = state.timeline ?? {};
+      for (const k of keys) if (typeof timeline[k] === "number") samples[k]!.push(timeline[k]!);
+      if (!values.json) console.error(`cpus=${cpus} run ${i + 1}/${runs}: ${JSON.stringify(timeline)}`);
+    } finally {
+      await dinv.stop("SIGTERM").catch(() => undefined);
+      await dinv.kill();
+    }
+  }
+  results[`cpus=${cpus}`] = Object.fromEntries(keys.map((k) => [k, median(samples[k]!)]));
+}
+
+if (values.json) {
+  console.log(JSON.stringify(results));
+} else {
+  console.log(`\nmedian ms since QEMU start (${runs} boots each)`);
+  console.log(["", ...keys].map((k) => k.padStart(15)).join(""));
+  for (const [name, row] of Object.entries(results)) console.log([name, ...keys.map((k) => String(row[k]))].map((v) => v.padStart(15)).join(""));
+}

@@ -1,0 +1,32 @@
+// Human-readable renderings of the launcher state. Pure.
+
+import type { DinvState } from "../../shared/protocol/control.js";
+import { formatSize } from "../config/size.js";
+
+const seconds = (ms: number | undefined) => (ms === undefined ? "-" : `${(ms / 1000).toFixed(1)} s`);
+
+export function summary(state: DinvState): string {
+  const lines = [
+    `dinv: ${state.phase}${state.accel ? ` (${state.accel})` : ""}`,
+    `  docker:  ${state.dockerHost}${state.dockerVersion ? `  dockerd ${state.dockerVersion}` : ""}`,
+    `  vm:      ${state.vm.machine}, ${state.vm.cpus} vCPU, ${formatSize(state.vm.memoryBytes)}`,
+  ];
+  if (state.ports.tcp.length || state.ports.udp.length) lines.push(`  ports:   tcp ${state.ports.tcp.join(",") || "-"}  udp ${state.ports.udp.join(",") || "-"}`);
+  if (state.mounts.length) lines.push(`  mounts:  ${state.mounts.join(", ")}`);
+  if (state.steps.length) {
+    lines.push("  steps:");
+    for (const s of state.steps) {
+      const took = s.startedMs !== undefined && s.endedMs !== undefined ? seconds(s.endedMs - s.startedMs) : "";
+      lines.push(`    ${s.state.padEnd(7)} ${s.name.padEnd(8)} ${took.padStart(7)}  ${s.detail ?? ""}`.trimEnd());
+    }
+  }
+  for (const e of state.errors) lines.push(`  error:   ${e.message}${e.hint ? `\n           hint: ${e.hint}` : ""}`);
+  return lines.join("\n");
+}
+
+/** One line of boot progress: phase and the step in progress. */
+export function progressLine(state: DinvState, now = Date.now()): string {
+  const running = state.steps.find((s) => s.state === "running");
+  const elapsed = seconds(now - state.startedAt);
+  return `[${elapsed}] ${state.phase}${running ? `: ${running.name}` : ""}${state.errors[0] ? `: ${state.errors[0].message}` : ""}`;
+}

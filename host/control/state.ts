@@ -1,0 +1,105 @@
+// The launcher's state as the control API serves it: one snapshot, pushed whole on every change.
+
+import type { ControlPhase, DinvState } from "../../shared/protocol/control.js";
+import type { StatusSnapshot } from "../../shared/protocol/status.js";
+import type { HostConfig } from "../config/env.js";
+
+type HostError = DinvState["errors"][number];
+
+export interface StateInputs {
+  stopping: boolean;
+  stopped: boolean;
+  /** host-detected problems in force, by what they are about (e.g. "agent-channel") */
+  hostErrors: Map<string, HostError>;
+  guest: StatusSnapshot | null;
+}
+
+/** The overall phase from what the launcher knows. Pure. */
+export function derivePhase(inputs: StateInputs): ControlPhase {
+  if (inputs.stopped) return "stopped";
+  if (inputs.stopping) return "stopping";
+  if (inputs.hostErrors.size > 0) return "degraded";
+  if (!inputs.guest) return "booting";
+  return inputs.guest.state.phase;
+}
+
+export class LauncherState {
+  private seq = 0;
+  private accel: "kvm" | "tcg" | null = null;
+  private timeline: Record<string, number> | undefined;
+  private readonly inputs: StateInputs = { stopping: false, stopped: false, hostErrors: new Map(), guest: null };
+  private readonly listeners = new Set<(state: DinvState) => void>();
+
+  constructor(
+    private readonly config: HostConfig,
+    private readonly startedAt = Date.now(),
+  ) {}
+
+  subscribe(listener: (state: DinvState) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  setAccel(accel: "kvm" | "tcg"): void {
+    this.accel = accel;
+    this.changed();
+  }
+
+  setGuest(guest: StatusSnapshot | null, timeline?: object): void {
+    this.inputs.guest = guest;
+    if (timeline) this.timeline = timeline as Record<string, number>;
+    this.changed();
+  }
+
+  /** Set or clear (undefined) the host-detected problem about `key`. */
+  setHostError(key: string, error: Omit<HostError, "source"> | undefined): void {
+    if (error) this.inputs.hostErrors.set(key, { source: "host", ...error });
+    else if (!this.inputs.hostErrors.delete(key)) return;
+    this.changed();
+  }
+
+  setStopping(): void {
+    this.inputs.stopping = true;
+    this.changed();
+  }
+
+  setStopped(): void {
+    this.inputs.stopped = true;
+    this.changed();
+  }
+
+  get phase(): ControlPhase {
+    return derivePhase(this.inputs);
+  }
+
+  snapshot(): DinvState {
+    const { config, inputs } = this;
+    const guest = inputs.guest;
+    const guestErrors = guest?.state.phase === "degraded" ? guest.state.errors.map((e) => ({ source: "guest" as const, ...e })) : [];
+    const host = config.bindAddr === "0.0.0.0" ? "127.0.0.1" : config.bindAddr;
+    return {
+      type: "state",
+      seq: this.seq,
+      at: Date.now(),
+      phase: derivePhase(inputs),
+      accel: this.accel,
+      pid: process.pid,
+      startedAt: this.startedAt,
+      vm: { machine: config.machine, cpus: config.cpus, memoryBytes: config.memoryBytes },
+      dockerHost: `tcp://${host}:${config.dockerPort}`,
+      ports: { tcp: config.tcpPorts, udp: config.udpPorts },
+      mounts: config.mounts,
+      ...(guest?.dockerVersion ? { dockerVersion: guest.dockerVersion } : {}),
+      steps: guest?.steps ?? [],
+      errors: [...inputs.hostErrors.values(), ...guestErrors],
+      ...(this.timeline ? { timeline: this.timeline } : {}),
+      guest,
+    };
+  }
+
+  private changed(): void {
+    this.seq++;
+    const state = this.snapshot();
+    for (const listener of this.listeners) listener(state);
+  }
+}

@@ -1,0 +1,61 @@
+// Starting QEMU under watchdogs: a silent console is retried (guests sometimes hang before
+// printing anything), and under KVM a missing agent hello means the KVM cannot run the guest.
+
+import type { Logger } from "../log.js";
+import { startQemu, type QemuProcess } from "../qemu/process.js";
+
+export interface BootOptions {
+  qemuBinary: string;
+  argsFor: (accel: "kvm" | "tcg") => string[];
+  accel: "kvm" | "tcg";
+  /** whether the guest's agent said hello after `since` (launcher clock, ms) */
+  helloSince: (since: number) => boolean;
+  stopping: () => boolean;
+  log: Logger;
+  consoleTimeoutMs: number;
+  kvmHelloTimeoutMs: number;
+  attempts: number;
+  onStart?: (qemu: QemuProcess, accel: "kvm" | "tcg") => void;
+}
+
+export type BootResult = { ok: true; qemu: QemuProcess; accel: "kvm" | "tcg" } | { ok: false; reason: string };
+
+type Verdict = "ok" | "silent" | "stalled" | "exited";
+
+export async function bootWithWatchdog(o: BootOptions): Promise<BootResult> {
+  let accel = o.accel;
+  for (let attempt = 1; ; attempt++) {
+    const args = o.argsFor(accel);
+    o.log.info({ accel, attempt }, "starting QEMU");
+    o.log.debug({ args }, "qemu command line");
+    const qemu = startQemu(o.qemuBinary, args, (line) => o.log.info({ src: "console" }, line), (line) => o.log.warn({ src: "qemu" }, line));
+    o.onStart?.(qemu, accel);
+    const verdict = await watch(qemu, o, accel === "kvm" ? o.kvmHelloTimeoutMs : undefined);
+    if (verdict === "ok" || verdict === "exited") return { ok: true, qemu, accel };
+    qemu.kill("SIGKILL");
+    await qemu.exited;
+    if (verdict === "stalled") {
+      o.log.warn(`WARNING: no agent hello within ${o.kvmHelloTimeoutMs / 1000} s under KVM: this KVM cannot run the guest; falling back to TCG, expect it to be slow`);
+      accel = "tcg";
+      continue;
+    }
+    if (attempt >= o.attempts) return { ok: false, reason: `guest printed nothing in ${attempt} attempts of ${o.consoleTimeoutMs / 1000} s` };
+    o.log.warn(`guest printed nothing within ${o.consoleTimeoutMs / 1000} s; killed QEMU, retrying (${attempt}/${o.attempts})`);
+  }
+}
+
+async function watch(qemu: QemuProcess, o: BootOptions, helloTimeoutMs: number | undefined): Promise<Verdict> {
+  const started = Date.now();
+  let exited = false;
+  void qemu.exited.then(() => (exited = true));
+  for (;;) {
+    if (exited) return "exited";
+    if (o.stopping()) return "ok";
+    const elapsed = Date.now() - started;
+    if (o.helloSince(started)) return "ok";
+    if (!qemu.sawConsole && elapsed > o.consoleTimeoutMs) return "silent";
+    if (helloTimeoutMs !== undefined && elapsed > helloTimeoutMs) return "stalled";
+    if (helloTimeoutMs === undefined && qemu.sawConsole) return "ok";
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

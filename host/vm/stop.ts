@@ -1,0 +1,50 @@
+// Stopping the VM with bounded escalation: agent shutdown -> QMP quit -> SIGKILL.
+
+import type { Logger } from "../log.js";
+import type { QemuProcess } from "../qemu/process.js";
+import { qmpCommand } from "../qemu/qmp.js";
+
+export interface StopDeps {
+  qemu: QemuProcess;
+  qmpSocket: string;
+  log: Logger;
+  /** ask the agent to stop dockerd and power off; false when no agent is connected */
+  requestShutdown: (timeoutSeconds: number) => boolean;
+  /** whether the agent ever said hello (before it, nothing is mounted) */
+  agentSeen: boolean;
+}
+
+/** Returns "clean" when the guest powered off by itself, "forced" when QEMU had to be ended. */
+export async function stopVm(d: StopDeps, timeoutSeconds: number, reason: string): Promise<"clean" | "forced"> {
+  if (!d.agentSeen) {
+    d.log.info(`${reason} during boot: stopping QEMU (nothing is mounted yet)`);
+    await qmpCommand(d.qmpSocket, "quit").catch(() => d.qemu.kill("SIGKILL"));
+    await d.qemu.exited;
+    return "clean";
+  }
+  d.log.info(`${reason}: stopping dockerd in the guest (containers get ${timeoutSeconds} s)`);
+  // dockerd needs the containers' timeout, then its own teardown; TCG is slow: a generous bound.
+  const budgetMs = (timeoutSeconds + 30) * 1000;
+  if (d.requestShutdown(timeoutSeconds) && (await within(d.qemu.exited, budgetMs))) return "clean";
+  d.log.warn("guest did not power off in time: asking QEMU to quit");
+  await qmpCommand(d.qmpSocket, "quit").catch(() => undefined);
+  if (!(await within(d.qemu.exited, 10_000))) {
+    d.log.warn("QEMU did not quit: killing it");
+    d.qemu.kill("SIGKILL");
+    await d.qemu.exited;
+  }
+  return "forced";
+}
+
+/** Force now (a second signal): QMP quit, else SIGKILL. */
+export async function forceQuit(d: Pick<StopDeps, "qemu" | "qmpSocket">): Promise<void> {
+  await qmpCommand(d.qmpSocket, "quit").catch(() => d.qemu.kill("SIGKILL"));
+}
+
+export async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((r) => (timer = setTimeout(() => r(false), ms)));
+  const result = await Promise.race([promise.then(() => true as const), timeout]);
+  clearTimeout(timer);
+  return result;
+}

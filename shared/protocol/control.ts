@@ -1,0 +1,76 @@
+// The launcher's control API (dinv CLI, HEALTHCHECK, CI scripts <-> `dinv run`), over a
+// WebSocket on a unix socket. One JSON message per WebSocket message.
+
+import { z } from "zod";
+import { BootStepSchema, GuestErrorSchema, StatusSnapshotSchema } from "./status.js";
+
+export const ControlPhaseSchema = z.enum(["booting", "ready", "degraded", "stopping", "stopped"]);
+export type ControlPhase = z.infer<typeof ControlPhaseSchema>;
+
+export const ControlErrorSchema = z.object({
+  /** who detected it */
+  source: z.enum(["host", "guest"]),
+  /** boot step, for guest errors */
+  step: BootStepSchema.shape.name.optional(),
+  /** what failed */
+  message: z.string(),
+  /** what to do */
+  hint: z.string().optional(),
+});
+
+export const DinvStateSchema = z.object({
+  type: z.literal("state"),
+  /** snapshot number, strictly increasing for one launcher */
+  seq: z.number().int().nonnegative(),
+  /** launcher clock when taken, ms since the epoch */
+  at: z.number(),
+  /** overall readiness */
+  phase: ControlPhaseSchema,
+  /** accelerator in use, once QEMU started */
+  accel: z.enum(["kvm", "tcg"]).nullable(),
+  /** launcher process id */
+  pid: z.number().int(),
+  /** launcher start, ms since the epoch */
+  startedAt: z.number(),
+  /** machine type, vCPUs and guest memory in bytes */
+  vm: z.object({ machine: z.enum(["microvm", "q35"]), cpus: z.number().int(), memoryBytes: z.number().int() }),
+  /** docker API URL as reached from the launcher's side */
+  dockerHost: z.string(),
+  /** forwarded ports, launcher side = guest side */
+  ports: z.object({ tcp: z.array(z.number().int()), udp: z.array(z.number().int()) }),
+  /** shared folders, same path in the guest */
+  mounts: z.array(z.string()),
+  /** dockerd version once it answered */
+  dockerVersion: z.string().optional(),
+  /** boot steps as the guest reports them */
+  steps: z.array(BootStepSchema),
+  /** problems in force, with hints */
+  errors: z.array(ControlErrorSchema),
+  /** ms since QEMU start at which each boot phase was reached */
+  timeline: z.record(z.string(), z.number()).optional(),
+  /** the guest's last snapshot, verbatim */
+  guest: StatusSnapshotSchema.nullable(),
+});
+export type DinvState = z.infer<typeof DinvStateSchema>;
+
+const id = z.number().int().nonnegative();
+
+export const ControlRequestSchema = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("get-state"), id }),
+  z.object({ type: z.literal("subscribe"), id }),
+  /** graceful stop, as SIGTERM; timeoutSeconds overrides DINV_SHUTDOWN_TIMEOUT */
+  z.object({ type: z.literal("stop"), id, timeoutSeconds: z.number().int().min(0).max(3600).optional() }),
+  /** ready and dockerd answering /_ping through the docker API forward */
+  z.object({ type: z.literal("health"), id }),
+]);
+export type ControlRequest = z.infer<typeof ControlRequestSchema>;
+
+export const ControlErrorCodeSchema = z.enum(["bad-request", "unknown-request", "internal"]);
+
+export const ControlReplySchema = z.discriminatedUnion("type", [
+  DinvStateSchema,
+  z.object({ type: z.literal("ok"), id }),
+  z.object({ type: z.literal("health"), id, healthy: z.boolean(), reason: z.string() }),
+  z.object({ type: z.literal("error"), id: id.nullable(), code: ControlErrorCodeSchema, message: z.string() }),
+]);
+export type ControlReply = z.infer<typeof ControlReplySchema>;
