@@ -28,7 +28,7 @@ export function guestConfigFor(config: HostConfig): GuestConfig {
       shutdownTimeoutSeconds: config.shutdownTimeoutSeconds,
       sockUid: config.dockerSock.uid,
       sockGid: config.dockerSock.gid,
-      daemonConfig: {},
+      daemonConfig: config.daemonConfig,
     },
   };
 }

@@ -73,10 +73,12 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
   await mkdir(config.runDir, { recursive: true, mode: 0o750 });
   try {
     await mkdir(config.dockerDir, { recursive: true });
-    log.info(await ensureDisk(plan("tcg").dockerDisk, config.dockerSizeBytes, "DINV_DOCKER_SIZE"));
+    const docker = await ensureDisk(plan("tcg").dockerDisk, config.dockerSizeBytes, "DINV_DOCKER_SIZE");
+    log[docker.level](docker.message);
     if (config.volume) {
       await mkdir(config.volumeDir, { recursive: true });
-      log.info(await ensureDisk(plan("tcg").volumeDisk!, config.volume.sizeBytes, "DINV_VOLUME_SIZE"));
+      const volume = await ensureDisk(plan("tcg").volumeDisk!, config.volume.sizeBytes, "DINV_VOLUME_SIZE");
+      log[volume.level](volume.message);
     }
   } catch (err) {
     if (!(err instanceof DiskError)) throw err;

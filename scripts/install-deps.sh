@@ -14,6 +14,8 @@ declare -A need=(
   [dockerd]=docker.io
   [iptables]=iptables
   [blkid]=util-linux
+  # tests: a UDP echo server copied into a guest test image
+  [socat]=socat
 )
 missing=()
 for tool in "${!need[@]}"; do

@@ -59,6 +59,11 @@ export async function prepareDisk(spec: DiskSpec): Promise<string> {
   if (mounted.exitCode !== 0) {
     throw new GuestStepError(`cannot mount the ${spec.role} disk ${device} on ${spec.mountPoint}: ${mounted.stderr.trim()}`, "run e2fsck on the disk image");
   }
+  // The launcher grows the image when DINV_*_SIZE grew; grow the filesystem with it (online,
+  // a no-op when it already fills the disk). Shrinking is never attempted.
+  const grown = await run("resize2fs", [device], 600_000);
+  if (grown.exitCode !== 0) throw new GuestStepError(`cannot grow the ${spec.role} filesystem on ${device}: ${grown.stderr.trim()}`);
+  if (/is now \d+/.test(grown.stdout + grown.stderr)) done += ", grown to fill the disk";
   if (spec.owner) await chown(spec.mountPoint, spec.owner.uid, spec.owner.gid);
   return `${done} on ${device}, mounted at ${spec.mountPoint}`;
 }

@@ -11,9 +11,16 @@ import { GuestStepError } from "./types.js";
 export const DOCKER_SOCKET = "/var/run/docker.sock";
 const DAEMON_JSON = "/etc/docker/daemon.json";
 
-/** daemon.json: the user's keys first, dinv's own on top (hosts and bridge must stay dinv's). Pure. */
+/**
+ * Networks `docker network create` takes in the guest: outside the host's usual 172.17.0.0/16 and
+ * the default bridge 172.19.0.0/16, so user-defined networks collide with neither.
+ */
+export const DEFAULT_ADDRESS_POOLS = [{ base: "172.24.0.0/13", size: 24 }];
+
+/** daemon.json: dinv's defaults, the user's keys over them, dinv's own on top (hosts and bridge stay dinv's). Pure. */
 export function daemonConfig(spec: DockerdSpec): Record<string, unknown> {
   return {
+    "default-address-pools": DEFAULT_ADDRESS_POOLS,
     ...spec.daemonConfig,
     hosts: [`unix://${DOCKER_SOCKET}`, `tcp://0.0.0.0:${spec.tcpPort}`],
     // Explicit tls=false: dockerd 20.10 otherwise sleeps 15 s to warn about a plain TCP socket.

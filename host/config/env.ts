@@ -30,7 +30,13 @@ export const ALLOWED: Record<string, string> = {
   DINV_DOCKER_PORT: "a TCP port 1-65535 for the docker API forward (default 2375)",
   DINV_BIND_ADDR: "an IPv4 address the forwards listen on (default 127.0.0.1)",
   DINV_BIP: "the guest docker bridge as address/prefix, e.g. 172.19.0.1/16 (default 172.19.0.1/16)",
+  DINV_DOCKERD_CONFIG: `a JSON object of daemon.json keys, without the keys dinv sets itself (${["hosts", "bip", "data-root", "tls", "tlsverify", "shutdown-timeout"].join(", ")}) (default {})`,
+  DINV_REGISTRY_MIRRORS: "';'-separated http(s):// URLs of registry mirrors (default none)",
+  DINV_INSECURE_REGISTRIES: "';'-separated registries (host[:port] or CIDR) dockerd may reach without TLS (default none)",
 };
+
+/** daemon.json keys dinv owns: the API sockets, the bridge, the data root, the stop timeout. */
+export const RESERVED_DAEMON_KEYS = ["hosts", "bip", "data-root", "tls", "tlsverify", "tlscacert", "tlscert", "tlskey", "shutdown-timeout"];
 
 const MAX_UID = 4294967294;
 
@@ -62,6 +68,27 @@ const dir = (def: string) =>
     const reason = checkPath(s);
     return reason && s !== "/" ? fail(ctx, reason) : normalisePath(s);
   });
+
+const list = (check: (item: string) => boolean, what: string) =>
+  text("").transform((s, ctx) => {
+    const items = s.split(";").map((i) => i.trim()).filter(Boolean);
+    const bad = items.find((i) => !check(i));
+    return bad === undefined ? items : fail(ctx, `"${bad}" is not ${what}`);
+  });
+
+const daemonJson = text("{}").transform((s, ctx) => {
+  let value: unknown;
+  try {
+    value = JSON.parse(s);
+  } catch (err) {
+    return fail(ctx, `not JSON (${(err as Error).message})`);
+  }
+  const parsed = z.record(z.string(), z.unknown()).safeParse(value);
+  if (!parsed.success || Array.isArray(value)) return fail(ctx, "not a JSON object");
+  const reserved = Object.keys(parsed.data).filter((k) => RESERVED_DAEMON_KEYS.includes(k));
+  if (reserved.length) return fail(ctx, `sets ${reserved.join(", ")}, which dinv sets itself (use DINV_BIP, DINV_SHUTDOWN_TIMEOUT)`);
+  return parsed.data;
+});
 
 const ipv4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
 
@@ -108,6 +135,9 @@ export function envSchema(defaults: { guestDir: string }) {
       DINV_GUEST_DIR: dir(defaults.guestDir),
       DINV_DOCKER_PORT: int("2375", 1, 65535),
       DINV_BIND_ADDR: text("127.0.0.1").pipe(z.string().regex(ipv4, "not an IPv4 address")),
+      DINV_DOCKERD_CONFIG: daemonJson,
+      DINV_REGISTRY_MIRRORS: list((u) => /^https?:\/\/[^\s/]+(\/\S*)?$/.test(u), "an http:// or https:// URL"),
+      DINV_INSECURE_REGISTRIES: list((r) => /^[A-Za-z0-9.-]+(:\d{1,5})?$|^\d+\.\d+\.\d+\.\d+\/\d+$/.test(r), "a host[:port] or a CIDR"),
       DINV_BIP: text(DEFAULT_BIP).transform((s, ctx) => {
         const m = /^(\d+\.\d+\.\d+\.\d+)\/(\d+)$/.exec(s);
         if (!m || !ipv4.test(m[1]!) || Number(m[2]) < 8 || Number(m[2]) > 30) return fail(ctx, "not an address/prefix with prefix 8-30");
@@ -143,6 +173,11 @@ export function envSchema(defaults: { guestDir: string }) {
       dockerPort: env.DINV_DOCKER_PORT,
       bindAddr: env.DINV_BIND_ADDR,
       bip: env.DINV_BIP,
+      daemonConfig: {
+        ...env.DINV_DOCKERD_CONFIG,
+        ...(env.DINV_REGISTRY_MIRRORS.length ? { "registry-mirrors": env.DINV_REGISTRY_MIRRORS } : {}),
+        ...(env.DINV_INSECURE_REGISTRIES.length ? { "insecure-registries": env.DINV_INSECURE_REGISTRIES } : {}),
+      } as Record<string, unknown>,
     }));
 }
 

@@ -34,7 +34,12 @@ export function planDisk(info: ImageInfo | undefined, askedBytes: number): DiskP
 export class DiskError extends Error {}
 
 /** Make sure a qcow2 image exists at path with at least sizeBytes; returns what was done. */
-export async function ensureDisk(path: string, sizeBytes: number, variable: string): Promise<string> {
+export async function ensureDisk(path: string, sizeBytes: number, variable: string): Promise<{ level: "info" | "warn"; message: string }> {
+  const message = await ensure(path, sizeBytes, variable);
+  return { level: message.includes("never shrinks") ? "warn" : "info", message };
+}
+
+async function ensure(path: string, sizeBytes: number, variable: string): Promise<string> {
   const exists = await access(path).then(() => true, () => false);
   let info: ImageInfo | undefined;
   if (exists) {

@@ -3,7 +3,7 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, mkdirSync, copyFileSync, symlinkSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 
 export function docker(host: string, args: string[], input?: Buffer, timeoutMs = 180_000): { code: number; stdout: string; stderr: string } {
   const result = spawnSync("docker", args, {
@@ -15,21 +15,30 @@ export function docker(host: string, args: string[], input?: Buffer, timeoutMs =
   return { code: result.status ?? -1, stdout: String(result.stdout ?? ""), stderr: String(result.stderr ?? "") };
 }
 
-/** A tar of a one-binary busybox root (from the test machine's busybox-static), for `docker import`. */
-export function busyboxRootTar(): Buffer {
+/**
+ * A tar of a small root for `docker import`: the test machine's static busybox, plus any other
+ * binaries with the shared libraries ldd names (e.g. the docker CLI, socat).
+ */
+export function testRootTar(binaries: string[] = []): Buffer {
   const busybox = ["/bin/busybox", "/usr/bin/busybox"].find((p) => existsSync(p));
   if (!busybox) throw new Error("busybox not found: apt-get install busybox-static");
   const root = mkdtempSync(join(tmpdir(), "dinv-busybox-"));
   mkdirSync(join(root, "bin"));
   copyFileSync(busybox, join(root, "bin/busybox"));
-  for (const applet of ["sh", "echo", "cat", "ls", "sleep", "id", "touch", "dd", "sync", "httpd", "nc", "wget", "nproc", "free", "stat", "mkdir", "rm", "trap"]) {
-    symlinkSync("busybox", join(root, "bin", applet));
+  const applets = execFileSync(busybox, ["--list"]).toString().split("\n").filter(Boolean);
+  for (const applet of applets) if (applet !== "busybox") symlinkSync("busybox", join(root, "bin", applet));
+  for (const binary of binaries) {
+    const libs = execFileSync("ldd", [binary]).toString().match(/\/\S+\.so[^\s]*/g) ?? [];
+    for (const file of [binary, ...libs]) {
+      mkdirSync(join(root, dirname(file)), { recursive: true });
+      if (!existsSync(join(root, file))) copyFileSync(file, join(root, file));
+    }
   }
-  return execFileSync("tar", ["-C", root, "-c", "."], { maxBuffer: 64 * 1024 * 1024 });
+  return execFileSync("tar", ["-C", root, "-c", "."], { maxBuffer: 256 * 1024 * 1024 });
 }
 
-/** Import the busybox image into a dinv under the given tag. */
-export function importBusybox(host: string, tag = "dinv-test/busybox:latest"): void {
-  const result = docker(host, ["import", "--change", 'CMD ["/bin/sh"]', "-", tag], busyboxRootTar());
+/** Import the test image into a dinv under the given tag. */
+export function importBusybox(host: string, tag = "dinv-test/busybox:latest", binaries: string[] = []): void {
+  const result = docker(host, ["import", "--change", 'CMD ["/bin/sh"]', "--change", "ENV PATH=/bin:/usr/bin", "-", tag], testRootTar(binaries));
   if (result.code !== 0) throw new Error(`docker import failed: ${result.stderr}`);
 }

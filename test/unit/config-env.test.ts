@@ -44,6 +44,9 @@ const good: [Record<string, string>, (c: ReturnType<typeof parse>) => unknown, u
   [{ DINV_CPUS: "" }, (c) => c.cpus, 1],
   [{ DINV_BIND_ADDR: "0.0.0.0" }, (c) => c.bindAddr, "0.0.0.0"],
   [{ DINV_BIP: "10.200.0.1/24" }, (c) => c.bip, "10.200.0.1/24"],
+  [{ DINV_DOCKERD_CONFIG: '{"log-level":"warn","features":{"buildkit":true}}' }, (c) => c.daemonConfig, { "log-level": "warn", features: { buildkit: true } }],
+  [{ DINV_REGISTRY_MIRRORS: "http://127.0.0.1:5000; https://mirror.example/v2" }, (c) => c.daemonConfig["registry-mirrors"], ["http://127.0.0.1:5000", "https://mirror.example/v2"]],
+  [{ DINV_INSECURE_REGISTRIES: "registry.local:5000;10.0.0.0/8" }, (c) => c.daemonConfig["insecure-registries"], ["registry.local:5000", "10.0.0.0/8"]],
 ];
 
 for (const [env, pick, expected] of good) {
@@ -68,6 +71,9 @@ const bad: [string, string][] = [
   ["DINV_DOCKER_PORT", "0"], ["DINV_DOCKER_PORT", "99999"],
   ["DINV_BIND_ADDR", "localhost"], ["DINV_BIND_ADDR", "256.0.0.1"],
   ["DINV_BIP", "172.19.0.1"], ["DINV_BIP", "172.19.0.1/33"],
+  ["DINV_DOCKERD_CONFIG", "{nope"], ["DINV_DOCKERD_CONFIG", "[1,2]"], ["DINV_DOCKERD_CONFIG", '{"hosts":["tcp://0.0.0.0:1"]}'], ["DINV_DOCKERD_CONFIG", '"text"'],
+  ["DINV_REGISTRY_MIRRORS", "mirror.local"], ["DINV_REGISTRY_MIRRORS", "ftp://x"],
+  ["DINV_INSECURE_REGISTRIES", "http://x"], ["DINV_INSECURE_REGISTRIES", "a b"],
 ];
 
 for (const [name, value] of bad) {
