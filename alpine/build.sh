@@ -78,6 +78,8 @@ mv "$work/vmlinux.out" "$out/vmlinux"
 cp "$kdir/vmlinuz" "$out/vmlinuz"
 mv "$work/initramfs.cpio" "$out/initramfs.cpio"
 mv "$work/rootfs.img" "$out/rootfs.img"
+# The guest's docker CLI, for the container image (same version as the guest's dockerd).
+cp "$root/usr/bin/docker" "$out/docker"
 cat > "$out/manifest.json" <<JSON
 {
   "recipe": "$recipe",

@@ -1,6 +1,7 @@
 // `dinv run`: configuration, probing, disks, the agent channel and the control API, QEMU under
 // watchdogs, and a graceful stop on SIGINT/SIGTERM/`dinv stop` with bounded escalation.
 
+import { spawn } from "node:child_process";
 import { mkdir } from "node:fs/promises";
 import { request } from "node:http";
 import { join } from "node:path";
@@ -17,6 +18,7 @@ import { preflight } from "./preflight.js";
 import { chooseAccel } from "./qemu/accel.js";
 import { buildQemuArgs, PlanError, type QemuPlan } from "./qemu/args.js";
 import type { QemuProcess } from "./qemu/process.js";
+import { serveDockerSocket } from "./proxy/docker-socket.js";
 import { bootWithWatchdog } from "./vm/boot.js";
 import { forceQuit, stopVm } from "./vm/stop.js";
 
@@ -28,6 +30,8 @@ export interface LaunchOptions {
   log: Logger;
   defaultGuestDir: string;
   qemuBinary?: string;
+  /** run this once dockerd is ready, then stop; its exit code becomes the launcher's */
+  command?: string[];
 }
 
 export async function runLauncher(options: LaunchOptions): Promise<number> {
@@ -104,11 +108,34 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
     lastPhase = phase;
     if (phase === "ready" && qemu) {
       log.info({ timeline, accel }, `dinv ready: dockerd ${status.dockerVersion ?? "?"} answers at ${state.snapshot().dockerHost} after ${((Date.now() - qemu.startedAt) / 1000).toFixed(1)} s (${accel})`);
+      if (options.command?.length && commandExit === undefined) runCommand(options.command);
     } else if (status.state.phase === "degraded") {
       for (const e of status.state.errors) log.error({ step: e.step, hint: e.hint }, `guest degraded: ${e.message}`);
+      if (options.command?.length && commandExit === undefined) {
+        commandExit = EXIT.failed;
+        stop("the guest is degraded; not running the command");
+      }
     } else {
       log.info(`guest ${phase}`);
     }
+  };
+
+  let commandExit: number | undefined;
+  let commandStarted = false;
+  const runCommand = (argv: string[]) => {
+    if (commandStarted) return;
+    commandStarted = true;
+    log.info({ command: argv }, "running the command");
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: "inherit", env: { ...process.env, DOCKER_HOST: state.snapshot().dockerHost } });
+    child.on("error", (err) => {
+      log.error(`cannot run ${argv[0]}: ${err.message}`);
+      commandExit = 127;
+      stop("the command could not start");
+    });
+    child.on("exit", (code, signal) => {
+      commandExit ??= code ?? (signal ? 128 : 1);
+      stop(`the command exited with ${code ?? signal}`);
+    });
   };
 
   let stopping = false;
@@ -138,11 +165,14 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
     stop: (timeoutSeconds) => stop("stop requested by `dinv stop`", timeoutSeconds),
     health: () => health(state.phase, config),
   });
+  const dockerTarget = { host: config.bindAddr === "0.0.0.0" ? "127.0.0.1" : config.bindAddr, port: config.dockerPort };
+  const dockerSock = config.dockerSockPath ? await serveDockerSocket(config.dockerSockPath, dockerTarget, config.dockerSock) : undefined;
   const cleanup = async () => {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
     session.close();
     agentServer.close();
+    dockerSock?.close();
     await control.close();
   };
 
@@ -175,6 +205,10 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
   const clean = session.status?.state.phase === "stopped";
   state.setStopped();
   await cleanup();
+  if (commandExit !== undefined) {
+    log.info(`exiting with the command's exit code ${commandExit}${clean ? "" : " (the guest did not confirm a clean shutdown)"}`);
+    return commandExit === 0 && !clean ? EXIT.forced : commandExit;
+  }
   if (stopping && !forced && (clean || !session.hello)) {
     log.info(clean ? "guest stopped cleanly; QEMU exited" : "stopped during boot, before anything was mounted");
     return EXIT.ok;

@@ -8,7 +8,7 @@ export type { Logger };
 export function createLogger(level = process.env.DINV_LOG_LEVEL ?? "info"): Logger {
   if (process.stderr.isTTY || process.env.DINV_LOG_FORMAT === "pretty") {
     // A stream, not a transport: transports load worker files a bundle does not carry.
-    return pino({ level }, pretty({ destination: 2, colorize: process.stderr.isTTY, translateTime: "HH:MM:ss.l", ignore: "pid,hostname", sync: true }));
+    return pino({ level }, pretty({ destination: 2, colorize: process.stderr.isTTY, translateTime: "HH:MM:ss.l", ignore: "pid,hostname,src", messageFormat: "{if src}{src}| {end}{msg}", sync: true }));
   }
   return pino({ level, base: undefined }, pino.destination({ dest: 2, sync: true }));
 }

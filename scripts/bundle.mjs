@@ -12,7 +12,8 @@ await Promise.all([
     ...common,
     entryPoints: ["host/cli/main.ts"],
     outfile: "dist/dinv.js",
-    target: "node20",
+    // node18: the container image runs the launcher on Debian bookworm's Node.
+    target: "node18",
     banner: { js: `#!/usr/bin/env node\n${banner.js}` },
     define: { DINV_VERSION: JSON.stringify(pkg.version) },
   }),

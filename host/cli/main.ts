@@ -27,10 +27,11 @@ Commands:
   help       this text (also: dinv <command> --help)
 `;
 
-const RUN_HELP = `Usage: dinv run
+const RUN_HELP = `Usage: dinv run [--] [COMMAND ARGS...]
 
-Boots the guest and serves the docker API until SIGINT or SIGTERM, then stops dockerd in the
-guest, unmounts its disks and exits 0. Exit codes: 0 clean stop, 1 failure, 2 bad configuration,
+Boots the guest and serves the docker API until SIGINT, SIGTERM or \`dinv stop\`, then stops dockerd
+in the guest, unmounts its disks and exits 0. With COMMAND: runs it once dockerd is ready (DOCKER_HOST
+set), then stops the same way and exits with COMMAND's exit code. Exit codes: 0 clean stop, 1 failure, 2 bad configuration,
 3 stopped without a confirmed clean guest shutdown.
 
 Environment:
@@ -49,15 +50,15 @@ export async function main(argv: string[]): Promise<number> {
   const wantsHelp = rest.includes("--help") || rest.includes("-h");
   switch (command) {
     case "run": {
-      if (wantsHelp) {
+      // Only a first --help is ours: later ones belong to COMMAND (dinv run docker build --help).
+      if (rest[0] === "--help" || rest[0] === "-h") {
         process.stdout.write(RUN_HELP);
         return 0;
       }
-      if (rest.length > 0) {
-        process.stderr.write(`dinv run takes no arguments (got: ${rest.join(" ")}); configure it with DINV_* variables, see dinv run --help\n`);
-        return 2;
-      }
-      return runLauncher({ env: process.env, log: createLogger(), defaultGuestDir: defaultGuestDir() });
+      // `dinv run [--] CMD ARGS...`: run CMD once dockerd is ready, then stop (the original DinV's
+      // entrypoint ran its arguments the same way); without CMD, run until stopped.
+      const command = rest[0] === "--" ? rest.slice(1) : rest;
+      return runLauncher({ env: process.env, log: createLogger(), defaultGuestDir: defaultGuestDir(), command });
     }
     case "status":
     case "wait":

@@ -29,6 +29,7 @@ export const ALLOWED: Record<string, string> = {
   DINV_GUEST_DIR: "an absolute directory holding vmlinux, initramfs.cpio and rootfs.img",
   DINV_DOCKER_PORT: "a TCP port 1-65535 for the docker API forward (default 2375)",
   DINV_BIND_ADDR: "an IPv4 address the forwards listen on (default 127.0.0.1)",
+  DINV_DOCKER_SOCK: "an absolute path where the launcher serves a docker.sock reaching the guest's dockerd (default none; the image sets /var/run/docker.sock)",
   DINV_BIP: "the guest docker bridge as address/prefix, e.g. 172.19.0.1/16 (default 172.19.0.1/16)",
   DINV_DOCKERD_CONFIG: `a JSON object of daemon.json keys, without the keys dinv sets itself (${["hosts", "bip", "data-root", "tls", "tlsverify", "shutdown-timeout"].join(", ")}) (default {})`,
   DINV_REGISTRY_MIRRORS: "';'-separated http(s):// URLs of registry mirrors (default none)",
@@ -135,6 +136,11 @@ export function envSchema(defaults: { guestDir: string }) {
       DINV_GUEST_DIR: dir(defaults.guestDir),
       DINV_DOCKER_PORT: int("2375", 1, 65535),
       DINV_BIND_ADDR: text("127.0.0.1").pipe(z.string().regex(ipv4, "not an IPv4 address")),
+      DINV_DOCKER_SOCK: text("").transform((s, ctx) => {
+        if (!s) return undefined;
+        const reason = checkPath(s);
+        return reason ? fail(ctx, reason) : normalisePath(s);
+      }),
       DINV_DOCKERD_CONFIG: daemonJson,
       DINV_REGISTRY_MIRRORS: list((u) => /^https?:\/\/[^\s/]+(\/\S*)?$/.test(u), "an http:// or https:// URL"),
       DINV_INSECURE_REGISTRIES: list((r) => /^[A-Za-z0-9.-]+(:\d{1,5})?$|^\d+\.\d+\.\d+\.\d+\/\d+$/.test(r), "a host[:port] or a CIDR"),
@@ -173,6 +179,7 @@ export function envSchema(defaults: { guestDir: string }) {
       dockerPort: env.DINV_DOCKER_PORT,
       bindAddr: env.DINV_BIND_ADDR,
       bip: env.DINV_BIP,
+      dockerSockPath: env.DINV_DOCKER_SOCK,
       daemonConfig: {
         ...env.DINV_DOCKERD_CONFIG,
         ...(env.DINV_REGISTRY_MIRRORS.length ? { "registry-mirrors": env.DINV_REGISTRY_MIRRORS } : {}),

@@ -1,0 +1,30 @@
+// A docker.sock on the launcher's side (in the container image: /var/run/docker.sock) for tools
+// that want a socket: each connection is piped to the docker API forward.
+
+import { createConnection, createServer, type Server } from "node:net";
+import { chmod, chown } from "node:fs/promises";
+import { removeStaleSocket } from "../agent/channel.js";
+
+export async function serveDockerSocket(path: string, target: { host: string; port: number }, owner: { uid: number; gid: number }): Promise<Server> {
+  await removeStaleSocket(path);
+  const server = createServer((client) => {
+    const upstream = createConnection(target.port, target.host);
+    client.pipe(upstream);
+    upstream.pipe(client);
+    const close = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on("error", close);
+    upstream.on("error", close);
+    client.on("close", close);
+    upstream.on("close", close);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(path, () => resolve());
+  });
+  await chmod(path, 0o660);
+  await chown(path, owner.uid, owner.gid);
+  return server;
+}

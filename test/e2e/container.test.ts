@@ -1,0 +1,138 @@
+// Container end-to-end suite: the dinv image in a real Docker engine, driven with the commands of
+// the original DinV README. No --privileged, no host socket; inner images come from the test
+// machine with docker save | docker load; nothing beyond loopback.
+
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, chmodSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { testRootTar } from "../helpers/docker-cli.js";
+import { freePort, REPO } from "../helpers/dinv-process.js";
+import { TestDockerd } from "../helpers/test-dockerd.js";
+
+const IMAGE = "dinv:latest";
+const INNER = "dinv-test/busybox:latest";
+
+describe("the dinv container image", { skip: process.getuid?.() !== 0 ? "needs root (starts its own dockerd)" : false }, () => {
+  let engine: TestDockerd;
+  const name = `dinv-e2e-${process.pid}`;
+  const volume = `dinv-e2e-docker-${process.pid}`;
+  const data = mkdtempSync(join(tmpdir(), "dinv-e2e-data-"));
+  let apiPort: number;
+  let webPort: number;
+  const exec = (...args: string[]) => engine.docker(["exec", name, ...args]);
+
+  async function waitHealthy(container: string, timeoutMs = 600_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let status = "";
+    while (Date.now() < deadline) {
+      status = engine.docker(["inspect", "--format", "{{.State.Health.Status}} {{.State.Running}}", container]).stdout.trim();
+      if (status === "healthy true") return;
+      if (status.endsWith("false")) break;
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+    throw new Error(`${container} not healthy (${status}); logs:\n${engine.docker(["logs", "--tail", "60", container]).stderr}`);
+  }
+
+  before(async () => {
+    engine = await TestDockerd.start();
+    const built = spawnSync(process.execPath, ["scripts/image.mjs"], { cwd: REPO, env: { ...process.env, DOCKER_HOST: engine.host }, encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
+    assert.equal(built.status, 0, `npm run image failed: ${built.stdout}`);
+    assert.equal(engine.docker(["import", "--change", 'CMD ["/bin/sh"]', "-", INNER], { input: testRootTar() }).code, 0);
+    writeFileSync(join(data, "hello.txt"), "Hello world\n");
+    chmodSync(data, 0o777);
+    apiPort = await freePort();
+    webPort = await freePort();
+    const run = engine.docker([
+      "run", "-d", "--name", name, "--device", "/dev/kvm",
+      "-p", `127.0.0.1:${apiPort}:2375`,
+      "-e", "DINV_TCP_PORTS=8080", "-p", `127.0.0.1:${webPort}:8080`,
+      "-v", `${data}:/data`, "-e", "DINV_MOUNTS=/data",
+      "-v", `${volume}:/docker`,
+      IMAGE,
+    ]);
+    assert.equal(run.code, 0, run.stderr);
+    await waitHealthy(name);
+  });
+
+  after(async () => {
+    if (!engine) return;
+    for (const c of [name, `${name}-nokvm`]) engine.docker(["rm", "-f", c]);
+    engine.docker(["volume", "rm", "-f", volume]);
+    await engine.stop();
+  });
+
+  test("runs unprivileged, with no host socket, healthy only once dockerd in the guest answers", () => {
+    const inspect = engine.docker(["inspect", "--format", "{{.HostConfig.Privileged}} {{json .Mounts}}", name]).stdout;
+    assert.match(inspect, /^false /);
+    assert.doesNotMatch(inspect, /docker\.sock/);
+    assert.equal(exec("dinv", "health").code, 0);
+  });
+
+  test("1. docker exec dinv docker run --rm IMAGE echo hi", () => {
+    const load = spawnSync("sh", ["-c", `docker save ${INNER} | docker exec -i ${name} docker load`], { env: { ...process.env, DOCKER_HOST: engine.host }, encoding: "utf8" });
+    assert.equal(load.status, 0, load.stderr);
+    const hi = exec("docker", "run", "--rm", INNER, "echo", "hi");
+    assert.equal(hi.stdout, "hi\n", hi.stderr);
+  });
+
+  test("2. the management port: docker -H tcp://127.0.0.1:PORT ps and DOCKER_HOST=... docker ps", () => {
+    const viaFlag = spawnSync("docker", ["-H", `tcp://127.0.0.1:${apiPort}`, "ps"], { encoding: "utf8" });
+    assert.equal(viaFlag.status, 0, viaFlag.stderr);
+    assert.match(viaFlag.stdout, /^CONTAINER ID\s+IMAGE/);
+    const viaEnv = spawnSync("docker", ["ps"], { encoding: "utf8", env: { ...process.env, DOCKER_HOST: `tcp://127.0.0.1:${apiPort}` } });
+    assert.equal(viaEnv.status, 0, viaEnv.stderr);
+  });
+
+  test("3. DINV_TCP_PORTS=8080: a web server in the guest is reachable from the test machine (two hops)", async () => {
+    const started = exec("docker", "run", "-d", "-p", "8080:80", INNER, "sh", "-c", "mkdir /www && echo two-hops > /www/index.html && httpd -f -p 80 -h /www");
+    assert.equal(started.code, 0, started.stderr);
+    let body = "";
+    for (let i = 0; i < 40 && !body; i++) {
+      body = await fetch(`http://127.0.0.1:${webPort}/`).then((r) => r.text(), () => "");
+      if (!body) await new Promise((r) => setTimeout(r, 500));
+    }
+    assert.equal(body, "two-hops\n");
+  });
+
+  test("4. DINV_MOUNTS=/data: the guest reads hello.txt and writes a file the test machine sees", () => {
+    assert.equal(exec("docker", "run", "--rm", "-v", "/data:/data", INNER, "cat", "/data/hello.txt").stdout, "Hello world\n");
+    assert.equal(exec("docker", "run", "--rm", "-v", "/data:/data", INNER, "sh", "-c", "echo from-inner > /data/back.txt").code, 0);
+    assert.equal(readFileSync(join(data, "back.txt"), "utf8"), "from-inner\n");
+  });
+
+  test("the container's /var/run/docker.sock reaches the guest's dockerd", () => {
+    const result = exec("sh", "-c", "DOCKER_HOST=unix:///var/run/docker.sock docker info --format '{{.Name}}'");
+    assert.equal(result.stdout.trim(), "dinv", result.stderr);
+  });
+
+  test("docker logs shows readable boot progress and the guest console", () => {
+    const logs = engine.docker(["logs", name]);
+    const text = logs.stdout + logs.stderr;
+    assert.match(text, /dinv ready: dockerd .* answers at tcp:\/\/127\.0\.0\.1:2375/);
+    assert.match(text, /dinv-initramfs: started/);
+  });
+
+  test("5. docker stop ends within its grace period with a clean guest shutdown; docker start keeps the images", async () => {
+    const t0 = Date.now();
+    assert.equal(engine.docker(["stop", "-t", "60", name]).code, 0);
+    const took = Date.now() - t0;
+    assert.ok(took < 60_000, `docker stop took ${took} ms: the grace period ran out`);
+    assert.equal(engine.docker(["inspect", "--format", "{{.State.ExitCode}}", name]).stdout.trim(), "0");
+    assert.match(engine.docker(["logs", "--tail", "20", name]).stderr, /guest stopped cleanly/);
+    assert.equal(engine.docker(["start", name]).code, 0);
+    await waitHealthy(name);
+    assert.match(exec("docker", "image", "ls", "--format", "{{.Repository}}").stdout, /^dinv-test\/busybox$/m);
+  });
+
+  test("6. without --device /dev/kvm it works under TCG and says so; CMD runs once ready and sets the exit code", () => {
+    const result = engine.docker(["run", "--rm", "--name", `${name}-nokvm`, IMAGE, "docker", "info", "--format", "{{.Name}} {{.ServerVersion}}"], { timeoutMs: 600_000 });
+    assert.equal(result.code, 0, result.stderr.slice(-3000));
+    assert.match(result.stdout, /^dinv \d+\.\d+/m);
+    assert.match(result.stderr, /no \/dev\/kvm: running under TCG.*pass --device \/dev\/kvm/);
+    const failing = engine.docker(["run", "--rm", IMAGE, "sh", "-c", "exit 7"], { timeoutMs: 600_000 });
+    assert.equal(failing.code, 7);
+  });
+});
