@@ -1,6 +1,7 @@
 // dockerd in the guest: configuration, start, readiness probe over its unix socket, stop.
 
 import { request } from "node:http";
+import { watch, type FSWatcher } from "node:fs";
 import { chown, mkdir, writeFile } from "node:fs/promises";
 import { execa, type ResultPromise } from "execa";
 import { GUEST_DOCKER_ROOT } from "../../shared/constants.js";
@@ -70,9 +71,30 @@ export class Dockerd {
       log("warn", `dockerd exited (code ${r.exitCode ?? "none"}, signal ${r.signal ?? "none"})`, "agent");
     });
     this.sockOwner = { uid: spec.sockUid, gid: spec.sockGid };
+    this.watchSocket(log);
   }
 
   private sockOwner = { uid: 0, gid: 0 };
+  private watcher: FSWatcher | undefined;
+
+  /** Apply the socket's owner as soon as dockerd creates it, and whenever it creates it again. */
+  private watchSocket(log: LogSink): void {
+    if (this.watcher) return;
+    const apply = () =>
+      chown(DOCKER_SOCKET, this.sockOwner.uid, this.sockOwner.gid).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== "ENOENT") log("warn", `cannot set the owner of ${DOCKER_SOCKET}: ${err.message}`, "agent");
+      });
+    try {
+      // /var/run is /run; inotify sees dockerd's create (and re-create after a restart).
+      // Only "rename" (create/delete): our own chown raises "change", which must not loop.
+      this.watcher = watch("/run", (event, name) => {
+        if (name === "docker.sock" && event === "rename") void apply();
+      });
+    } catch (err) {
+      log("warn", `cannot watch /run for docker.sock: ${(err as Error).message}`, "agent");
+    }
+    void apply();
+  }
 
   async waitReady(timeoutMs: number): Promise<{ version: string }> {
     const deadline = Date.now() + timeoutMs;
