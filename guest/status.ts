@@ -14,6 +14,10 @@ export class StatusTracker {
   private phase: Phase = { phase: "booting" };
   private readonly steps: BootStep[] = [];
   private dockerVersion: string | undefined;
+  /** problems that come and go after boot (dockerd down, disk full), by key */
+  private readonly conditions = new Map<string, GuestError>();
+  /** boot finished without failure: the phase now follows the conditions */
+  private running = false;
   onchange?: (snapshot: StatusSnapshot) => void;
 
   constructor(
@@ -37,6 +41,27 @@ export class StatusTracker {
     this.end(name, "failed", error.message);
     const errors = this.phase.phase === "degraded" ? this.phase.errors : [];
     this.setPhase({ phase: "degraded", errors: [...errors, { step: name, ...error }].slice(-32) });
+  }
+
+  /** Boot succeeded: ready, or degraded while a condition is in force. */
+  markRunning(): void {
+    this.running = true;
+    this.recompute();
+  }
+
+  /** Set or clear (undefined) a runtime condition; after boot the phase follows them. */
+  setCondition(key: string, error: GuestError | undefined): void {
+    const had = this.conditions.get(key);
+    if (error) this.conditions.set(key, error);
+    else if (!this.conditions.delete(key)) return;
+    if (had && error && had.message === error.message) return;
+    this.recompute();
+  }
+
+  private recompute(): void {
+    if (!this.running || this.phase.phase === "stopping" || this.phase.phase === "stopped") return;
+    const errors = [...this.conditions.values()];
+    this.setPhase(errors.length ? { phase: "degraded", errors } : { phase: "ready" });
   }
 
   setPhase(phase: Phase): void {

@@ -20,7 +20,12 @@ import { buildQemuArgs, PlanError, type QemuPlan } from "./qemu/args.js";
 import type { QemuProcess } from "./qemu/process.js";
 import { serveDockerSocket } from "./proxy/docker-socket.js";
 import { bootWithWatchdog } from "./vm/boot.js";
+import { claimRunDir, RunDirBusy } from "./vm/run-dir.js";
 import { forceQuit, stopVm } from "./vm/stop.js";
+
+/** How often the launcher asks the agent for its status, and how long a silence it tolerates, ms. */
+const HEARTBEAT_MS = 5000;
+const AGENT_SILENCE_MS = 20_000;
 
 /** Exit codes of `dinv run`. */
 export const EXIT = { ok: 0, failed: 1, config: 2, forced: 3 } as const;
@@ -75,6 +80,14 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
   }
 
   await mkdir(config.runDir, { recursive: true, mode: 0o750 });
+  let runDir: { release: () => Promise<void> };
+  try {
+    runDir = await claimRunDir(config.runDir, log);
+  } catch (err) {
+    if (!(err instanceof RunDirBusy)) throw err;
+    log.error(err.message);
+    return EXIT.config;
+  }
   try {
     await mkdir(config.dockerDir, { recursive: true });
     const docker = await ensureDisk(plan("tcg").dockerDisk, config.dockerSizeBytes, "DINV_DOCKER_SIZE");
@@ -85,6 +98,7 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
       log[volume.level](volume.message);
     }
   } catch (err) {
+    await runDir.release();
     if (!(err instanceof DiskError)) throw err;
     log.error(err.message);
     return EXIT.config;
@@ -167,7 +181,18 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
   });
   const dockerTarget = { host: config.bindAddr === "0.0.0.0" ? "127.0.0.1" : config.bindAddr, port: config.dockerPort };
   const dockerSock = config.dockerSockPath ? await serveDockerSocket(config.dockerSockPath, dockerTarget, config.dockerSock) : undefined;
+  // Heartbeat: a guest that stops answering is reported within AGENT_SILENCE_MS.
+  const heartbeat = setInterval(() => {
+    if (stopping || !session.hello) return;
+    session.requestStatus();
+    const silentMs = Date.now() - session.lastHeardAt;
+    state.setHostError("agent-silent", silentMs > AGENT_SILENCE_MS
+      ? { message: `the guest agent has not answered for ${Math.round(silentMs / 1000)} s`, hint: "the guest may be overloaded or hung; see the console lines in the log, or restart dinv" }
+      : undefined);
+  }, HEARTBEAT_MS);
   const cleanup = async () => {
+    clearInterval(heartbeat);
+    await runDir.release();
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
     session.close();

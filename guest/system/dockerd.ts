@@ -45,7 +45,7 @@ export function dockerdLevel(line: string): "debug" | "info" | "warn" | "error" 
 
 export class Dockerd {
   private child: ResultPromise | undefined;
-  private exited: Promise<unknown> | undefined;
+  private exited: Promise<string> | undefined;
 
   async start(spec: DockerdSpec, log: LogSink): Promise<void> {
     await mkdir("/etc/docker", { recursive: true });
@@ -68,7 +68,9 @@ export class Dockerd {
     }
     this.child = child;
     this.exited = child.then((r) => {
-      log("warn", `dockerd exited (code ${r.exitCode ?? "none"}, signal ${r.signal ?? "none"})`, "agent");
+      const how = r.signal ? `signal ${r.signal}` : `exit code ${r.exitCode ?? "unknown"}`;
+      log("warn", `dockerd exited (${how})`, "agent");
+      return how;
     });
     this.sockOwner = { uid: spec.sockUid, gid: spec.sockGid };
     this.watchSocket(log);
@@ -94,6 +96,11 @@ export class Dockerd {
       log("warn", `cannot watch /run for docker.sock: ${(err as Error).message}`, "agent");
     }
     void apply();
+  }
+
+  /** Resolves when the dockerd started last exits. */
+  exitedOnce(): Promise<string> {
+    return this.exited ?? new Promise(() => undefined);
   }
 
   async waitReady(timeoutMs: number): Promise<{ version: string }> {

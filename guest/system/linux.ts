@@ -1,7 +1,7 @@
 // The real guest system: the init script's result, disks, shares, dockerd, power.
 
 import { readFileSync } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { readFile, statfs } from "node:fs/promises";
 import { GUEST_DOCKER_ROOT } from "../../shared/constants.js";
 import type { DiskSpec, DockerdSpec, ShareSpec } from "../../shared/protocol/guest-config.js";
 import { prepareDisk } from "./disk.js";
@@ -50,6 +50,15 @@ export class LinuxSystem implements GuestSystem {
 
   waitDockerd(timeoutMs: number): Promise<{ version: string }> {
     return this.dockerd.waitReady(timeoutMs);
+  }
+
+  dockerdExited(): Promise<string> {
+    return this.dockerd.exitedOnce();
+  }
+
+  async diskSpace(path: string): Promise<{ freeBytes: number; totalBytes: number }> {
+    const s = await statfs(path);
+    return { freeBytes: s.bavail * s.bsize, totalBytes: s.blocks * s.bsize };
   }
 
   stopDockerd(timeoutSeconds: number): Promise<string> {

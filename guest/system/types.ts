@@ -33,6 +33,10 @@ export interface GuestSystem {
   startDockerd(spec: DockerdSpec, log: LogSink): Promise<void>;
   /** Wait until dockerd answers /_ping on its socket; returns its version. */
   waitDockerd(timeoutMs: number): Promise<{ version: string }>;
+  /** Resolves when the running dockerd exits, with how it exited. */
+  dockerdExited(): Promise<string>;
+  /** Free and total bytes of the filesystem holding path. */
+  diskSpace(path: string): Promise<{ freeBytes: number; totalBytes: number }>;
   /** Stop dockerd (its containers get timeoutSeconds); returns what happened. */
   stopDockerd(timeoutSeconds: number): Promise<string>;
   /** Unmount every disk and share, then sync; returns what happened. */

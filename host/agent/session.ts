@@ -18,6 +18,8 @@ export interface ReceivedHello extends Hello {
 export class GuestSession {
   hello: ReceivedHello | undefined;
   status: StatusSnapshot | undefined;
+  /** launcher clock when the agent last sent a valid message, ms since the epoch */
+  lastHeardAt = 0;
   onhello?: (hello: ReceivedHello) => void;
   onstatus?: (status: StatusSnapshot) => void;
   ondisconnect?: () => void;
@@ -63,6 +65,7 @@ export class GuestSession {
   }
 
   private handle(message: GuestMessage): void {
+    this.lastHeardAt = this.now();
     switch (message.type) {
       case "hello":
         return this.onHello(message);

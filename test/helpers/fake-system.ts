@@ -29,6 +29,16 @@ export class FakeSystem implements GuestSystem {
     if (this.dockerdFails) throw new GuestStepError("dockerd exited during start-up");
     return { version: "20.10.24" };
   }
+  /** resolve this to make the fake dockerd "die" */
+  killDockerd: (how: string) => void = () => undefined;
+  freeBytes = 10 * 2 ** 30;
+  totalBytes = 20 * 2 ** 30;
+  dockerdExited(): Promise<string> {
+    return new Promise((resolve) => (this.killDockerd = resolve));
+  }
+  async diskSpace(): Promise<{ freeBytes: number; totalBytes: number }> {
+    return { freeBytes: this.freeBytes, totalBytes: this.totalBytes };
+  }
   async stopDockerd(timeoutSeconds: number): Promise<string> {
     this.calls.push(`stop:${timeoutSeconds}`);
     return "dockerd stopped";

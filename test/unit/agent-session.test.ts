@@ -161,3 +161,46 @@ test("StreamTransport frames messages over a byte stream and survives garbage be
   host.close();
   guest.close();
 });
+
+test("dockerd dying after boot: degraded with the reason, restarted, ready again; bounded retries", async () => {
+  const system = new FakeSystem();
+  const agent = new Agent(system, { bootId: "boot-1", version: "t", clock, dockerdTimeoutMs: 1000, maxDockerdRestarts: 2, restartDelayMs: () => 10, diskCheckMs: 0 });
+  const session = new GuestSession(guestConfigFor(makeConfig()), silent);
+  const [host, guest] = createMemoryPair(GuestMessageSchema, HostMessageSchema);
+  session.attach(host);
+  agent.attach(guest);
+  await until(() => session.status?.state.phase === "ready", "ready");
+  system.killDockerd("signal SIGKILL");
+  await until(() => session.status?.state.phase === "degraded", "degraded");
+  const state = session.status!.state;
+  assert.ok(state.phase === "degraded" && /dockerd exited \(signal SIGKILL\); restarting it \(attempt 1 of 2\)/.test(state.errors[0]!.message));
+  await until(() => session.status?.state.phase === "ready", "ready after restart");
+  assert.equal(system.calls.filter((c) => c === "dockerd").length, 2);
+  system.killDockerd("exit code 1");
+  await until(() => system.calls.filter((c) => c === "dockerd").length === 3, "second restart");
+  await until(() => session.status?.state.phase === "ready", "ready after second restart");
+  system.killDockerd("exit code 1");
+  await until(() => session.status?.state.phase === "degraded" && /giving up/.test(JSON.stringify(session.status.state)), "gave up");
+  assert.equal(system.calls.filter((c) => c === "dockerd").length, 3, "no restart beyond the bound");
+});
+
+test("a full docker disk degrades with a hint and recovers when space is freed, without a reboot", async () => {
+  const system = new FakeSystem();
+  const agent = new Agent(system, { bootId: "boot-1", version: "t", clock, dockerdTimeoutMs: 1000, diskCheckMs: 10 });
+  const session = new GuestSession(guestConfigFor(makeConfig()), silent);
+  const [host, guest] = createMemoryPair(GuestMessageSchema, HostMessageSchema);
+  session.attach(host);
+  agent.attach(guest);
+  await until(() => session.status?.state.phase === "ready", "ready");
+  system.freeBytes = 10 * 2 ** 20;
+  await until(() => session.status?.state.phase === "degraded", "degraded");
+  const state = session.status!.state;
+  assert.ok(state.phase === "degraded");
+  assert.match(state.errors[0]!.message, /docker disk is full: 10 MiB free of 20480 MiB/);
+  assert.match(state.errors[0]!.hint ?? "", /docker system prune/);
+  system.freeBytes = 5 * 2 ** 30;
+  await until(() => session.status?.state.phase === "ready", "ready again");
+  await agent.status.snapshot();
+  session.requestShutdown(1);
+  await until(() => system.poweredOff, "power off");
+});
