@@ -21,7 +21,7 @@ export function guestConfigFor(config: HostConfig): GuestConfig {
           }]
         : []),
     ],
-    shares: config.mounts.map((path, i) => ({ tag: shareTag(i), mountPoint: path })),
+    shares: config.mounts.map((path, i) => ({ tag: shareTag(i), mountPoint: path, options: config.ninepOptions })),
     dockerd: {
       bip: config.bip,
       tcpPort: GUEST_DOCKER_PORT,

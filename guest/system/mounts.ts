@@ -9,7 +9,7 @@ export async function mountShare(spec: ShareSpec): Promise<void> {
   await mkdir(spec.mountPoint, { recursive: true });
   const result = await run("mount", [
     "-t", "9p",
-    "-o", "trans=virtio,version=9p2000.L,msize=512000,access=client",
+    "-o", ["trans=virtio", "version=9p2000.L", ...(spec.options ? [spec.options] : [])].join(","),
     spec.tag, spec.mountPoint,
   ]);
   if (result.exitCode !== 0) {

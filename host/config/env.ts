@@ -31,6 +31,7 @@ export const ALLOWED: Record<string, string> = {
   DINV_BIND_ADDR: "an IPv4 address the forwards listen on (default 127.0.0.1)",
   DINV_DOCKER_SOCK: "an absolute path where the launcher serves a docker.sock reaching the guest's dockerd (default none; the image sets /var/run/docker.sock)",
   DINV_BIP: "the guest docker bridge as address/prefix, e.g. 172.19.0.1/16 (default 172.19.0.1/16)",
+  DINV_9P_OPTIONS: "extra 9p mount options for DINV_MOUNTS, comma-separated, from msize, cache, access, posixacl, noatime (default msize=512000,access=client; \"none\" for the kernel defaults)",
   DINV_DOCKERD_CONFIG: `a JSON object of daemon.json keys, without the keys dinv sets itself (${["hosts", "bip", "data-root", "tls", "tlsverify", "shutdown-timeout"].join(", ")}) (default {})`,
   DINV_REGISTRY_MIRRORS: "';'-separated http(s):// URLs of registry mirrors (default none)",
   DINV_INSECURE_REGISTRIES: "';'-separated registries (host[:port] or CIDR) dockerd may reach without TLS (default none)",
@@ -141,6 +142,11 @@ export function envSchema(defaults: { guestDir: string }) {
         const reason = checkPath(s);
         return reason ? fail(ctx, reason) : normalisePath(s);
       }),
+      DINV_9P_OPTIONS: text("msize=512000,access=client").transform((s, ctx) => {
+        if (s === "none") return "";
+        const bad = s.split(",").find((o) => !/^(msize=\d{4,8}|cache=(none|loose|fscache|mmap)|access=(user|client|any)|posixacl|noatime)$/.test(o));
+        return bad === undefined ? s : fail(ctx, `"${bad}" is not an accepted 9p option`);
+      }),
       DINV_DOCKERD_CONFIG: daemonJson,
       DINV_REGISTRY_MIRRORS: list((u) => /^https?:\/\/[^\s/]+(\/\S*)?$/.test(u), "an http:// or https:// URL"),
       DINV_INSECURE_REGISTRIES: list((r) => /^[A-Za-z0-9.-]+(:\d{1,5})?$|^\d+\.\d+\.\d+\.\d+\/\d+$/.test(r), "a host[:port] or a CIDR"),
@@ -180,6 +186,7 @@ export function envSchema(defaults: { guestDir: string }) {
       bindAddr: env.DINV_BIND_ADDR,
       bip: env.DINV_BIP,
       dockerSockPath: env.DINV_DOCKER_SOCK,
+      ninepOptions: env.DINV_9P_OPTIONS,
       daemonConfig: {
         ...env.DINV_DOCKERD_CONFIG,
         ...(env.DINV_REGISTRY_MIRRORS.length ? { "registry-mirrors": env.DINV_REGISTRY_MIRRORS } : {}),

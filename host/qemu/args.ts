@@ -18,6 +18,8 @@ export interface QemuPlan {
   pidFile: string;
   /** host TSC frequency in kHz, told to a TCG guest (whose TSC runs at the host's rate) */
   tscKhz?: number;
+  /** extra kernel command-line words (benchmarks only) */
+  extraCmdline?: string[];
   /** 9p shares: tag and launcher-side directory */
   shares: { tag: string; path: string }[];
 }
@@ -67,7 +69,7 @@ export function buildQemuArgs(config: HostConfig, plan: QemuPlan): string[] {
   // Under TCG the kernel's PIT calibration of the TSC fails at random and the boot hangs
   // ("tsc: Unable to calibrate against PIT"); telling it the frequency skips calibration.
   if (plan.accel === "tcg" && plan.tscKhz) cmdline.push(`tsc_early_khz=${plan.tscKhz}`);
-  push("-append", cmdline.join(" "));
+  push("-append", [...cmdline, ...(plan.extraCmdline ?? [])].join(" "));
   // signal=off: Ctrl-C reaches the launcher, which shuts the guest down cleanly.
   push("-chardev", "stdio,id=console,signal=off", "-serial", "chardev:console");
 

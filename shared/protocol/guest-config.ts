@@ -24,6 +24,8 @@ export const ShareSpecSchema = z.object({
   tag: z.string().min(1).max(31),
   /** guest path to mount it on (the same path as on the launcher side) */
   mountPoint: guestPath,
+  /** extra 9p mount options, comma-separated (validated by the launcher, checked again here) */
+  options: z.string().max(200).regex(/^[a-z0-9=,]*$/).default(""),
 });
 export type ShareSpec = z.infer<typeof ShareSpecSchema>;
 

@@ -1,0 +1,44 @@
+// npm run bench: every benchmark, a table, or one JSON object with --json.
+// Keys: ready_ratio (dinv / naive baseline ready time, medians; lower is better), mount_ratio
+// (original 9p / dinv's 9p time on small files; higher is better), net_ratio (fastest offered
+// port-forward path / SLIRP: null until a faster path exists), idle_rss_mb (QEMU RSS, 512M guest).
+
+import { parseArgs } from "node:util";
+import { benchReady } from "./ready.js";
+import { benchMounts } from "./mounts.js";
+import { benchMemory } from "./memory.js";
+import { benchApi } from "./api.js";
+import { table } from "./lib.js";
+
+const { values } = parseArgs({ options: { json: { type: "boolean", default: false }, runs: { type: "string", default: "5" } } });
+const log = (s: string) => console.error(s);
+const ORIGINAL = "none";
+const TUNED = "msize=512000,access=client";
+
+const ready = await benchReady(Number(values.runs), log);
+const mounts = await benchMounts([ORIGINAL, TUNED], log);
+const memory = await benchMemory(["512M", "2G"], log);
+const api = await benchApi(log);
+
+const mount_ratio = Number((mounts[ORIGINAL]!.small_files_write! / mounts[TUNED]!.small_files_write!).toFixed(2));
+const summary = {
+  ready_ratio: ready.ready_ratio,
+  mount_ratio,
+  net_ratio: null,
+  idle_rss_mb: memory[0]!.qemu_rss_mb,
+  ready,
+  mounts,
+  memory,
+  api,
+};
+if (values.json) console.log(JSON.stringify(summary));
+else {
+  console.log(table([
+    ["figure", "value", "baseline (same run)", "ratio"],
+    ["ready time, ms (median)", ready.dinv_ms, ready.baseline_ms, ready.ready_ratio],
+    ["9p small-file write, ms", mounts[TUNED]!.small_files_write!, mounts[ORIGINAL]!.small_files_write!, mount_ratio],
+    ["QEMU RSS idle, 512M guest, MB", memory[0]!.qemu_rss_mb, 512, memory[0]!.rss_per_guest_ram],
+    ["QEMU RSS idle, 2G guest, MB", memory[1]!.qemu_rss_mb, 2048, memory[1]!.rss_per_guest_ram],
+    ["docker import via SLIRP, MiB/s", api.slirp_import_mib_s, api.local_read_mib_s, Number((api.slirp_import_mib_s / api.local_read_mib_s).toFixed(3))],
+  ]));
+}
