@@ -10,6 +10,7 @@ import pino from "pino";
 import { EXIT, runLauncher } from "../../host/launcher.js";
 import { classifyPid } from "../../host/vm/run-dir.js";
 import { DiskError, ensureDisk } from "../../host/disk/images.js";
+import { BAD_VALUES } from "../helpers/bad-config.js";
 
 function fakeGuestDir(): string {
   const dir = mkdtempSync(join(tmpdir(), "dinv-guest-"));
@@ -37,6 +38,15 @@ const table: [string, Record<string, string>, RegExp][] = [
   ["missing guest files", { DINV_GUEST_DIR: "/nonexistent/guest" }, /guest file \/nonexistent\/guest\/vmlinux is missing/],
   ["reserved daemon.json keys", { DINV_DOCKERD_CONFIG: '{"bip":"10.0.0.1/8"}' }, /sets bip, which dinv sets itself/],
 ];
+
+for (const [name, value] of BAD_VALUES) {
+  test(`dinv run exits 2 and creates nothing for ${name}=${JSON.stringify(value)}`, async () => {
+    const { code, base, text } = await launch({ [name]: value });
+    assert.equal(code, EXIT.config);
+    assert.match(text, new RegExp(`${name}=`));
+    assert.deepEqual(readdirSync(base), [], "nothing created");
+  });
+}
 
 for (const [name, env, message] of table) {
   test(`refused before any file is created: ${name}`, async () => {
