@@ -2,7 +2,7 @@
 
 import { request } from "node:http";
 import { watch, type FSWatcher } from "node:fs";
-import { chown, mkdir, writeFile } from "node:fs/promises";
+import { access, chown, mkdir, writeFile } from "node:fs/promises";
 import { execa, type ResultPromise } from "execa";
 import { GUEST_DOCKER_ROOT } from "../../shared/constants.js";
 import type { DockerdSpec } from "../../shared/protocol/guest-config.js";
@@ -18,11 +18,18 @@ const DAEMON_JSON = "/etc/docker/daemon.json";
  */
 export const DEFAULT_ADDRESS_POOLS = [{ base: "172.24.0.0/13", size: 24 }];
 
-/** daemon.json: dinv's defaults, the user's keys over them, dinv's own on top (hosts and bridge stay dinv's). Pure. */
-export function daemonConfig(spec: DockerdSpec): Record<string, unknown> {
+/** Socket of the containerd the guest init starts early (see alpine/rootfs/usr/lib/dinv/prep). */
+export const EARLY_CONTAINERD = "/run/containerd/containerd.sock";
+
+/**
+ * daemon.json: dinv's defaults, the user's keys over them, dinv's own on top (hosts and bridge
+ * stay dinv's). With `containerd`, dockerd uses that one instead of starting its own. Pure.
+ */
+export function daemonConfig(spec: DockerdSpec, containerd?: string): Record<string, unknown> {
   return {
     "default-address-pools": DEFAULT_ADDRESS_POOLS,
     ...spec.daemonConfig,
+    ...(containerd ? { containerd } : {}),
     hosts: [`unix://${DOCKER_SOCKET}`, `tcp://0.0.0.0:${spec.tcpPort}`],
     // Explicit tls=false: dockerd 20.10 otherwise sleeps 15 s to warn about a plain TCP socket.
     tls: false,
@@ -49,7 +56,9 @@ export class Dockerd {
 
   async start(spec: DockerdSpec, log: LogSink): Promise<void> {
     await mkdir("/etc/docker", { recursive: true });
-    await writeFile(DAEMON_JSON, JSON.stringify(daemonConfig(spec), null, 2));
+    const early = await access(EARLY_CONTAINERD).then(() => EARLY_CONTAINERD, () => undefined);
+    if (!early) log("info", "early containerd not up; dockerd starts its own", "agent");
+    await writeFile(DAEMON_JSON, JSON.stringify(daemonConfig(spec, early), null, 2));
     const child = execa("dockerd", ["--config-file", DAEMON_JSON], {
       reject: false,
       stdin: "ignore",

@@ -38,7 +38,7 @@ export const ALLOWED: Record<string, string> = {
 };
 
 /** daemon.json keys dinv owns: the API sockets, the bridge, the data root, the stop timeout. */
-export const RESERVED_DAEMON_KEYS = ["hosts", "bip", "data-root", "tls", "tlsverify", "tlscacert", "tlscert", "tlskey", "shutdown-timeout"];
+export const RESERVED_DAEMON_KEYS = ["containerd", "hosts", "bip", "data-root", "tls", "tlsverify", "tlscacert", "tlscert", "tlskey", "shutdown-timeout"];
 
 const MAX_UID = 4294967294;
 
