@@ -178,6 +178,9 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
   const control = await startControlServer(run("control.sock"), state, {
     stop: (timeoutSeconds) => stop("stop requested by `dinv stop`", timeoutSeconds),
     health: () => health(state.phase, config),
+  }, {
+    ...(config.control.gid !== undefined ? { gid: config.control.gid } : {}),
+    ...(config.control.tcpPort !== undefined ? { tcpPort: config.control.tcpPort } : {}),
   });
   const dockerTarget = { host: config.bindAddr === "0.0.0.0" ? "127.0.0.1" : config.bindAddr, port: config.dockerPort };
   const dockerSock = config.dockerSockPath ? await serveDockerSocket(config.dockerSockPath, dockerTarget, config.dockerSock) : undefined;

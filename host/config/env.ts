@@ -31,6 +31,8 @@ export const ALLOWED: Record<string, string> = {
   DINV_BIND_ADDR: "an IPv4 address the forwards listen on (default 127.0.0.1)",
   DINV_DOCKER_SOCK: "an absolute path where the launcher serves a docker.sock reaching the guest's dockerd (default none; the image sets /var/run/docker.sock)",
   DINV_BIP: "the guest docker bridge as address/prefix, e.g. 172.19.0.1/16 (default 172.19.0.1/16)",
+  DINV_CONTROL_GID: "a gid that may use the control socket DINV_RUN_DIR/control.sock (mode 0660; default: the launcher's group)",
+  DINV_CONTROL_PORT: "a TCP port on 127.0.0.1 where the control API also listens (default none)",
   DINV_9P_OPTIONS: "extra 9p mount options for DINV_MOUNTS, comma-separated, from msize, cache, access, posixacl, noatime (default msize=512000,access=client; \"none\" for the kernel defaults)",
   DINV_DOCKERD_CONFIG: `a JSON object of daemon.json keys, without the keys dinv sets itself (${["hosts", "bip", "data-root", "tls", "tlsverify", "shutdown-timeout"].join(", ")}) (default {})`,
   DINV_REGISTRY_MIRRORS: "';'-separated http(s):// URLs of registry mirrors (default none)",
@@ -142,6 +144,14 @@ export function envSchema(defaults: { guestDir: string }) {
         const reason = checkPath(s);
         return reason ? fail(ctx, reason) : normalisePath(s);
       }),
+      DINV_CONTROL_GID: text("").transform((s, ctx) => {
+        if (!s) return undefined;
+        return /^\d+$/.test(s) && Number(s) <= MAX_UID ? Number(s) : fail(ctx, "not a gid");
+      }),
+      DINV_CONTROL_PORT: text("").transform((s, ctx) => {
+        if (!s) return undefined;
+        return /^\d+$/.test(s) && Number(s) >= 1 && Number(s) <= 65535 ? Number(s) : fail(ctx, "not a port 1-65535");
+      }),
       DINV_9P_OPTIONS: text("msize=512000,access=client").transform((s, ctx) => {
         if (s === "none") return "";
         const bad = s.split(",").find((o) => !/^(msize=\d{4,8}|cache=(none|loose|fscache|mmap)|access=(user|client|any)|posixacl|noatime)$/.test(o));
@@ -159,6 +169,10 @@ export function envSchema(defaults: { guestDir: string }) {
     .superRefine((env, ctx) => {
       if (env.DINV_TCP_PORTS.includes(env.DINV_DOCKER_PORT)) {
         ctx.addIssue({ code: "custom", path: ["DINV_TCP_PORTS"], message: `port ${env.DINV_DOCKER_PORT} is taken by the docker API forward (DINV_DOCKER_PORT)` });
+      }
+      const control = env.DINV_CONTROL_PORT;
+      if (control !== undefined && (control === env.DINV_DOCKER_PORT || env.DINV_TCP_PORTS.includes(control))) {
+        ctx.addIssue({ code: "custom", path: ["DINV_CONTROL_PORT"], message: `port ${control} is already used by a forward` });
       }
       if (env.DINV_VOLUME_PATH && env.DINV_MOUNTS.some((m) => m === env.DINV_VOLUME_PATH)) {
         ctx.addIssue({ code: "custom", path: ["DINV_VOLUME_PATH"], message: "is also listed in DINV_MOUNTS" });
@@ -187,6 +201,7 @@ export function envSchema(defaults: { guestDir: string }) {
       bip: env.DINV_BIP,
       dockerSockPath: env.DINV_DOCKER_SOCK,
       ninepOptions: env.DINV_9P_OPTIONS,
+      control: { gid: env.DINV_CONTROL_GID, tcpPort: env.DINV_CONTROL_PORT },
       daemonConfig: {
         ...env.DINV_DOCKERD_CONFIG,
         ...(env.DINV_REGISTRY_MIRRORS.length ? { "registry-mirrors": env.DINV_REGISTRY_MIRRORS } : {}),

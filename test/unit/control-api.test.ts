@@ -143,3 +143,20 @@ test("CLI: an unreachable launcher is a clear error, and bad options are usage e
   await assert.rejects(runClientCommand("wait", ["--timeout", "1"], { DINV_RUN_DIR: dir }, sink(), sink()), UnreachableError);
   assert.ok(Date.now() - started >= 900, "wait keeps trying to reach the launcher until its timeout");
 });
+
+test("the control API also answers on loopback TCP when asked, and the socket takes the configured group", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "dinv-control-tcp-"));
+  const socket = join(dir, "control.sock");
+  const state = new LauncherState(makeConfig());
+  const { freePort } = await import("../helpers/dinv-process.js");
+  const port = await freePort();
+  const server = await startControlServer(socket, state, { stop: () => undefined, health: async () => ({ healthy: false, reason: "" }) }, { gid: 4242, tcpPort: port });
+  assert.equal(statSync(socket).gid, 4242);
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/`);
+  await new Promise((r) => ws.once("open", r));
+  const reply = new Promise<string>((r) => ws.once("message", (d) => r(d.toString())));
+  ws.send(JSON.stringify({ type: "get-state", id: 1 }));
+  assert.equal(JSON.parse(await reply).type, "state");
+  ws.close();
+  await server.close();
+});
