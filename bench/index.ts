@@ -13,7 +13,7 @@ import { table } from "./lib.js";
 const { values } = parseArgs({ options: { json: { type: "boolean", default: false }, runs: { type: "string", default: "5" } } });
 const log = (s: string) => console.error(s);
 const ORIGINAL = "none";
-const TUNED = "msize=512000,access=client";
+const TUNED = "msize=512000,cache=mmap";
 
 const ready = await benchReady(Number(values.runs), log);
 const mounts = await benchMounts([ORIGINAL, TUNED], log);

@@ -1,6 +1,6 @@
 // Bind-mount speed: the same workload on a DINV_MOUNTS share with the original DinV's 9p options
 // (kernel defaults: no msize, no cache) and with dinv's, booted in the same run.
-// Usage: node --import tsx bench/mounts.ts [--json] [--variants none,msize=512000,access=client,...]
+// Usage: node --import tsx bench/mounts.ts [--json] [--variants "none|msize=512000,cache=mmap|..."]
 
 import { readFileSync, mkdtempSync, chmodSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -36,7 +36,7 @@ export async function benchMounts(variants: string[], log: (s: string) => void) 
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const { values } = parseArgs({ options: { json: { type: "boolean", default: false }, variants: { type: "string", default: "none|msize=512000,access=client" } } });
+  const { values } = parseArgs({ options: { json: { type: "boolean", default: false }, variants: { type: "string", default: "none|msize=512000,cache=mmap" } } });
   const variants = values.variants!.split("|");
   const r = await benchMounts(variants, (s) => console.error(s));
   const base = r[variants[0]!]!;
