@@ -20,8 +20,11 @@ mkdir -p "$out" "$cache"
 hash_files() { (cd "$repo" && for f in "$@"; do printf '%s\n' "$f"; sha256sum < "$f"; done) | sha256sum | cut -c1-16; }
 
 # The kernel package the distribution's meta package points at (pinned per build by its name).
-kpkg=${DINV_KERNEL_PACKAGE:-$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')}
-[ -n "$kpkg" ] || die "cannot resolve linux-image-amd64 (run apt-get update first)"
+resolve_kernel() { apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}'; }
+kpkg=${DINV_KERNEL_PACKAGE:-$(resolve_kernel)}
+# A machine whose package lists were never fetched knows no kernel package yet.
+[ -n "$kpkg" ] || { apt-get update -qq && kpkg=$(resolve_kernel); }
+[ -n "$kpkg" ] || die "cannot resolve linux-image-amd64 from the package lists"
 
 guest_files=$(cd "$repo" && find alpine -type f | LC_ALL=C sort)
 # shellcheck disable=SC2086

@@ -14,8 +14,9 @@ declare -A need=(
   [dockerd]=docker.io
   [iptables]=iptables
   [blkid]=util-linux
-  # tests: a UDP echo server copied into a guest test image
+  # tests: a UDP echo server copied into a guest test image; the e2e engine's bridge
   [socat]=socat
+  [ip]=iproute2
 )
 missing=()
 for tool in "${!need[@]}"; do

@@ -2,7 +2,7 @@
 // WebSocket on a unix socket. One JSON message per WebSocket message.
 
 import { z } from "zod";
-import { BootStepSchema, GuestErrorSchema, StatusSnapshotSchema } from "./status.js";
+import { BootStepSchema, StatusSnapshotSchema } from "./status.js";
 
 export const ControlPhaseSchema = z.enum(["booting", "ready", "degraded", "stopping", "stopped"]);
 export type ControlPhase = z.infer<typeof ControlPhaseSchema>;
