@@ -26,6 +26,8 @@ import { forceQuit, stopVm } from "./vm/stop.js";
 /** How often the launcher asks the agent for its status, and how long a silence it tolerates, ms. */
 const HEARTBEAT_MS = 5000;
 const AGENT_SILENCE_MS = 20_000;
+/** Stop requests closer together than this are one request, ms. */
+const DUPLICATE_SIGNAL_MS = 2000;
 
 /** Exit codes of `dinv run`. */
 export const EXIT = { ok: 0, failed: 1, config: 2, forced: 3 } as const;
@@ -153,9 +155,13 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
   };
 
   let stopping = false;
+  let stoppingSince = 0;
   let forced = false;
   let stopDone: Promise<unknown> | undefined;
   const stop = (reason: string, timeoutSeconds = config.shutdownTimeoutSeconds) => {
+    // A terminal's Ctrl-C reaches every process of its group, and npm forwards it too: copies
+    // arriving together are one request. Only a later one forces.
+    if (stopping && Date.now() - stoppingSince < DUPLICATE_SIGNAL_MS) return;
     if (stopping) {
       log.warn(`${reason} again: forcing QEMU to quit`);
       forced = true;
@@ -163,6 +169,7 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
       return;
     }
     stopping = true;
+    stoppingSince = Date.now();
     state.setStopping();
     if (!qemu) return;
     const deps = { qemu, qmpSocket: plan(accel).qmpSocket, log, requestShutdown: (t: number) => session.requestShutdown(t), agentSeen: !!session.hello };
