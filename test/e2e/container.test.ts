@@ -8,7 +8,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, chmodSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { testRootTar } from "../helpers/docker-cli.js";
+import { fetchBody, testRootTar } from "../helpers/docker-cli.js";
 import { freePort, REPO } from "../helpers/dinv-process.js";
 import { TestDockerd } from "../helpers/test-dockerd.js";
 
@@ -89,12 +89,7 @@ describe("the dinv container image", { skip: process.getuid?.() !== 0 ? "needs r
   test("3. DINV_TCP_PORTS=8080: a web server in the guest is reachable from the test machine (two hops)", async () => {
     const started = exec("docker", "run", "-d", "-p", "8080:80", INNER, "sh", "-c", "mkdir /www && echo two-hops > /www/index.html && httpd -f -p 80 -h /www");
     assert.equal(started.code, 0, started.stderr);
-    let body = "";
-    for (let i = 0; i < 40 && !body; i++) {
-      body = await fetch(`http://127.0.0.1:${webPort}/`).then((r) => r.text(), () => "");
-      if (!body) await new Promise((r) => setTimeout(r, 500));
-    }
-    assert.equal(body, "two-hops\n");
+    assert.equal(await fetchBody(`http://127.0.0.1:${webPort}/`), "two-hops\n");
   });
 
   test("4. DINV_MOUNTS=/data: the guest reads hello.txt and writes a file the test machine sees", () => {

@@ -42,3 +42,13 @@ export function importBusybox(host: string, tag = "dinv-test/busybox:latest", bi
   const result = docker(host, ["import", "--change", 'CMD ["/bin/sh"]', "--change", "ENV PATH=/bin:/usr/bin", "-", tag], testRootTar(binaries));
   if (result.code !== 0) throw new Error(`docker import failed: ${result.stderr}`);
 }
+
+/** GET a URL until it answers with a body (a published port takes a moment), at most `attempts` × 0.5 s. */
+export async function fetchBody(url: string, attempts = 40): Promise<string> {
+  for (let i = 0; i < attempts; i++) {
+    const body = await fetch(url).then((r) => r.text(), () => "");
+    if (body) return body;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  return "";
+}

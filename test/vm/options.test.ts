@@ -7,7 +7,7 @@ import { createSocket } from "node:dgram";
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { docker, importBusybox } from "../helpers/docker-cli.js";
+import { docker, fetchBody, importBusybox } from "../helpers/docker-cli.js";
 import { DinvProcess, freePort } from "../helpers/dinv-process.js";
 
 const IMAGE = "dinv-test/tools";
@@ -90,12 +90,7 @@ describe("DinV options end to end", () => {
   test("DINV_TCP_PORTS: a container publishing the port is reachable from the launcher side", async () => {
     const started = docker(host, ["run", "-d", "--name", "web", "-p", `${tcpPort}:80`, IMAGE, "sh", "-c", "mkdir /www && echo served-by-guest > /www/index.html && httpd -f -p 80 -h /www"]);
     assert.equal(started.code, 0, started.stderr);
-    let body = "";
-    for (let i = 0; i < 30 && !body; i++) {
-      body = await fetch(`http://127.0.0.1:${tcpPort}/`).then((r) => r.text(), () => "");
-      if (!body) await new Promise((r) => setTimeout(r, 500));
-    }
-    assert.equal(body, "served-by-guest\n");
+    assert.equal(await fetchBody(`http://127.0.0.1:${tcpPort}/`), "served-by-guest\n");
   });
 
   test("DINV_UDP_PORTS: a UDP echo round-trips through the guest", async () => {
