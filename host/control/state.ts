@@ -3,6 +3,7 @@
 import type { ControlPhase, DinvState } from "../../shared/protocol/control.js";
 import type { StatusSnapshot } from "../../shared/protocol/status.js";
 import type { HostConfig } from "../config/env.js";
+import type { BootTimeline } from "../agent/timeline.js";
 
 type HostError = DinvState["errors"][number];
 
@@ -45,9 +46,9 @@ export class LauncherState {
     this.changed();
   }
 
-  setGuest(guest: StatusSnapshot | null, timeline?: object): void {
+  setGuest(guest: StatusSnapshot | null, timeline?: BootTimeline): void {
     this.inputs.guest = guest;
-    if (timeline) this.timeline = timeline as Record<string, number>;
+    if (timeline) this.timeline = { ...timeline };
     this.changed();
   }
 

@@ -200,7 +200,6 @@ test("a full docker disk degrades with a hint and recovers when space is freed, 
   assert.match(state.errors[0]!.hint ?? "", /docker system prune/);
   system.freeBytes = 5 * 2 ** 30;
   await until(() => session.status?.state.phase === "ready", "ready again");
-  await agent.status.snapshot();
   session.requestShutdown(1);
   await until(() => system.poweredOff, "power off");
 });
