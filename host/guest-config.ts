@@ -1,13 +1,17 @@
 // What the guest is told, derived from the launcher configuration. Pure.
 
-import { DISK_LABEL, DISK_SERIAL, GUEST_DOCKER_PORT, GUEST_DOCKER_ROOT } from "../shared/constants.js";
+import { DISK_LABEL, DISK_SERIAL, GUEST_DOCKER_PORT, GUEST_DOCKER_ROOT, GUEST_DOCKER_TLS_PORT } from "../shared/constants.js";
 import type { GuestConfig } from "../shared/protocol/guest-config.js";
 import type { HostConfig } from "./config/env.js";
+import type { TlsMaterial } from "./tls/certs.js";
+
+/** Guest port of dockerd's TCP API: 2376 with TLS, 2375 plain. */
+export const guestDockerPort = (config: Pick<HostConfig, "tls">) => (config.tls ? GUEST_DOCKER_TLS_PORT : GUEST_DOCKER_PORT);
 
 /** 9p mount tag of the i-th DINV_MOUNTS path. */
 export const shareTag = (i: number) => `dinv${i}`;
 
-export function guestConfigFor(config: HostConfig): GuestConfig {
+export function guestConfigFor(config: HostConfig, tls?: TlsMaterial): GuestConfig {
   return {
     disks: [
       { role: "docker", serial: DISK_SERIAL.docker, mountPoint: GUEST_DOCKER_ROOT, label: DISK_LABEL.docker },
@@ -24,11 +28,12 @@ export function guestConfigFor(config: HostConfig): GuestConfig {
     shares: config.mounts.map((path, i) => ({ tag: shareTag(i), mountPoint: path, options: config.ninepOptions })),
     dockerd: {
       bip: config.bip,
-      tcpPort: GUEST_DOCKER_PORT,
+      tcpPort: guestDockerPort(config),
       shutdownTimeoutSeconds: config.shutdownTimeoutSeconds,
       sockUid: config.dockerSock.uid,
       sockGid: config.dockerSock.gid,
       daemonConfig: config.daemonConfig,
+      ...(tls ? { tls: { caPem: tls.caPem, certPem: tls.server.certPem, keyPem: tls.server.keyPem } } : {}),
     },
   };
 }

@@ -3,7 +3,7 @@
 
 import { spawn } from "node:child_process";
 import { mkdir } from "node:fs/promises";
-import { request } from "node:http";
+import { hostname, networkInterfaces } from "node:os";
 import { join } from "node:path";
 import { listenAgent } from "./agent/channel.js";
 import { GuestSession } from "./agent/session.js";
@@ -18,7 +18,9 @@ import { preflight } from "./preflight.js";
 import { chooseAccel } from "./qemu/accel.js";
 import { buildQemuArgs, PlanError, type QemuPlan } from "./qemu/args.js";
 import type { QemuProcess } from "./qemu/process.js";
+import { pingDocker, type DockerEndpoint } from "./proxy/docker-endpoint.js";
 import { serveDockerSocket } from "./proxy/docker-socket.js";
+import { ensureTlsMaterial, serverSans, TlsError, type TlsMaterial } from "./tls/certs.js";
 import { bootWithWatchdog } from "./vm/boot.js";
 import { claimRunDir, RunDirBusy } from "./vm/run-dir.js";
 import { forceQuit, stopVm } from "./vm/stop.js";
@@ -106,8 +108,22 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
     return EXIT.config;
   }
 
+  let tls: TlsMaterial | undefined;
+  if (config.tls) {
+    try {
+      const addresses = Object.values(networkInterfaces()).flatMap((list) => (list ?? []).filter((a) => a.family === "IPv4").map((a) => a.address));
+      tls = await ensureTlsMaterial(config.tls.certDir, { sans: serverSans(hostname(), [config.bindAddr, ...addresses]), clientOwner: config.dockerSock });
+      log.info(`docker API requires TLS on port ${config.dockerPort}; client certificates in ${tls.clientDir}`);
+    } catch (err) {
+      await runDir.release();
+      if (!(err instanceof TlsError)) throw err;
+      log.error(err.message);
+      return EXIT.config;
+    }
+  }
+
   const state = new LauncherState(config);
-  const session = new GuestSession(guestConfigFor(config), log);
+  const session = new GuestSession(guestConfigFor(config, tls), log);
   let qemu: QemuProcess | undefined;
   let accel: "kvm" | "tcg" = choice.accel === "kvm" ? "kvm" : "tcg";
   let lastPhase = "";
@@ -142,7 +158,9 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
     if (commandStarted) return;
     commandStarted = true;
     log.info({ command: argv }, "running the command");
-    const child = spawn(argv[0]!, argv.slice(1), { stdio: "inherit", env: { ...process.env, DOCKER_HOST: state.snapshot().dockerHost } });
+    const { dockerHost, dockerCertPath } = state.snapshot();
+    const dockerEnv = dockerCertPath ? { DOCKER_HOST: dockerHost, DOCKER_TLS_VERIFY: "1", DOCKER_CERT_PATH: dockerCertPath } : { DOCKER_HOST: dockerHost };
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: "inherit", env: { ...process.env, ...dockerEnv } });
     child.on("error", (err) => {
       log.error(`cannot run ${argv[0]}: ${err.message}`);
       commandExit = 127;
@@ -181,15 +199,19 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
 
+  const dockerTarget: DockerEndpoint = {
+    host: config.bindAddr === "0.0.0.0" ? "127.0.0.1" : config.bindAddr,
+    port: config.dockerPort,
+    ...(tls ? { tls: { caPem: tls.caPem, certPem: tls.client.certPem, keyPem: tls.client.keyPem } } : {}),
+  };
   const agentServer = await listenAgent(run("agent.sock"), (t) => session.attach(t));
   const control = await startControlServer(run("control.sock"), state, {
     stop: (timeoutSeconds) => stop("stop requested by `dinv stop`", timeoutSeconds),
-    health: () => health(state.phase, config),
+    health: () => (state.phase === "ready" ? pingDocker(dockerTarget) : Promise.resolve({ healthy: false, reason: `dinv is ${state.phase}` })),
   }, {
     ...(config.control.gid !== undefined ? { gid: config.control.gid } : {}),
     ...(config.control.tcpPort !== undefined ? { tcpPort: config.control.tcpPort } : {}),
   });
-  const dockerTarget = { host: config.bindAddr === "0.0.0.0" ? "127.0.0.1" : config.bindAddr, port: config.dockerPort };
   const dockerSock = config.dockerSockPath ? await serveDockerSocket(config.dockerSockPath, dockerTarget, config.dockerSock) : undefined;
   // Heartbeat: a guest that stops answering is reported within AGENT_SILENCE_MS.
   const heartbeat = setInterval(() => {
@@ -254,20 +276,4 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
   }
   log.error({ exit }, "QEMU exited unexpectedly (guest crash or power-off)");
   return EXIT.failed;
-}
-
-/** Healthy: the guest reported ready and dockerd answers /_ping through the docker API forward. */
-function health(phase: string, config: HostConfig): Promise<{ healthy: boolean; reason: string }> {
-  if (phase !== "ready") return Promise.resolve({ healthy: false, reason: `dinv is ${phase}` });
-  const host = config.bindAddr === "0.0.0.0" ? "127.0.0.1" : config.bindAddr;
-  return new Promise((resolve) => {
-    const req = request({ host, port: config.dockerPort, path: "/_ping", timeout: 3000 }, (res) => {
-      let body = "";
-      res.on("data", (c) => (body += c));
-      res.on("end", () => resolve(res.statusCode === 200 && body === "OK" ? { healthy: true, reason: "dockerd answers /_ping" } : { healthy: false, reason: `dockerd answered ${res.statusCode}` }));
-    });
-    req.on("timeout", () => req.destroy(new Error("timeout")));
-    req.on("error", (err) => resolve({ healthy: false, reason: `dockerd does not answer through the forward: ${err.message}` }));
-    req.end();
-  });
 }

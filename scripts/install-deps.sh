@@ -14,6 +14,8 @@ declare -A need=(
   [dockerd]=docker.io
   [iptables]=iptables
   [blkid]=util-linux
+  # DOCKER_TLS_CERTDIR: certificates for the docker API
+  [openssl]=openssl
   # tests: a UDP echo server copied into a guest test image; the e2e engine's bridge
   [socat]=socat
   [ip]=iproute2

@@ -19,6 +19,9 @@ export const DISK_SERIAL = {
 /** Port of the guest dockerd's plain TCP API, as in the original DinV. */
 export const GUEST_DOCKER_PORT = 2375;
 
+/** Port of the guest dockerd's TLS API (--tlsverify) when TLS is on, as in docker:dind. */
+export const GUEST_DOCKER_TLS_PORT = 2376;
+
 /** Default docker bridge of the guest, as in the original DinV (172.19.0.0/16). */
 export const DEFAULT_BIP = "172.19.0.1/16";
 

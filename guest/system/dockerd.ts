@@ -11,6 +11,8 @@ import { GuestStepError } from "./types.js";
 
 export const DOCKER_SOCKET = "/var/run/docker.sock";
 const DAEMON_JSON = "/etc/docker/daemon.json";
+/** Where the server's TLS files go: /etc is the RAM-backed overlay, gone at power-off. */
+export const TLS_DIR = "/etc/docker/tls";
 
 /**
  * Networks `docker network create` takes in the guest: outside the host's usual 172.17.0.0/16 and
@@ -31,8 +33,10 @@ export function daemonConfig(spec: DockerdSpec, containerd?: string): Record<str
     ...spec.daemonConfig,
     ...(containerd ? { containerd } : {}),
     hosts: [`unix://${DOCKER_SOCKET}`, `tcp://0.0.0.0:${spec.tcpPort}`],
-    // Explicit tls=false: dockerd 20.10 otherwise sleeps 15 s to warn about a plain TCP socket.
-    tls: false,
+    // Explicit tls=false when plain: dockerd 20.10 otherwise sleeps 15 s to warn about a plain TCP socket.
+    ...(spec.tls
+      ? { tls: true, tlsverify: true, tlscacert: `${TLS_DIR}/ca.pem`, tlscert: `${TLS_DIR}/cert.pem`, tlskey: `${TLS_DIR}/key.pem` }
+      : { tls: false }),
     bip: spec.bip,
     "shutdown-timeout": spec.shutdownTimeoutSeconds,
     "data-root": GUEST_DOCKER_ROOT,
@@ -56,6 +60,12 @@ export class Dockerd {
 
   async start(spec: DockerdSpec, log: LogSink): Promise<void> {
     await mkdir("/etc/docker", { recursive: true });
+    if (spec.tls) {
+      await mkdir(TLS_DIR, { recursive: true, mode: 0o700 });
+      await writeFile(`${TLS_DIR}/ca.pem`, spec.tls.caPem, { mode: 0o644 });
+      await writeFile(`${TLS_DIR}/cert.pem`, spec.tls.certPem, { mode: 0o644 });
+      await writeFile(`${TLS_DIR}/key.pem`, spec.tls.keyPem, { mode: 0o600 });
+    }
     const early = await access(EARLY_CONTAINERD).then(() => EARLY_CONTAINERD, () => undefined);
     if (!early) log("info", "early containerd not up; dockerd starts its own", "agent");
     await writeFile(DAEMON_JSON, JSON.stringify(daemonConfig(spec, early), null, 2));

@@ -8,7 +8,7 @@ const seconds = (ms: number | undefined) => (ms === undefined ? "-" : `${(ms / 1
 export function summary(state: DinvState): string {
   const lines = [
     `dinv: ${state.phase}${state.accel ? ` (${state.accel})` : ""}`,
-    `  docker:  ${state.dockerHost}${state.dockerVersion ? `  dockerd ${state.dockerVersion}` : ""}`,
+    `  docker:  ${state.dockerHost}${state.dockerCertPath ? ` (TLS, DOCKER_CERT_PATH=${state.dockerCertPath})` : ""}${state.dockerVersion ? `  dockerd ${state.dockerVersion}` : ""}`,
     `  vm:      ${state.vm.machine}, ${state.vm.cpus} vCPU, ${formatSize(state.vm.memoryBytes)}`,
   ];
   if (state.ports.tcp.length || state.ports.udp.length) lines.push(`  ports:   tcp ${state.ports.tcp.join(",") || "-"}  udp ${state.ports.udp.join(",") || "-"}`);

@@ -2,7 +2,7 @@
 // before any side effect. Errors name the variable, its value and what is allowed. Pure.
 
 import { z } from "zod";
-import { DEFAULT_BIP, GUEST_DOCKER_ROOT } from "../../shared/constants.js";
+import { DEFAULT_BIP, GUEST_DOCKER_PORT, GUEST_DOCKER_ROOT, GUEST_DOCKER_TLS_PORT } from "../../shared/constants.js";
 import { checkPath, normalisePath, parsePathList, parsePortList } from "./lists.js";
 import { parseSize } from "./size.js";
 
@@ -27,7 +27,8 @@ export const ALLOWED: Record<string, string> = {
   DINV_VOLUME_DIR: "an absolute directory for volume.qcow2 (default /volume)",
   DINV_RUN_DIR: "an absolute directory for sockets and pid files (default /run/dinv)",
   DINV_GUEST_DIR: "an absolute directory holding vmlinux, initramfs.cpio and rootfs.img",
-  DINV_DOCKER_PORT: "a TCP port 1-65535 for the docker API forward (default 2375)",
+  DINV_DOCKER_PORT: "a TCP port 1-65535 for the docker API forward (default 2375, or 2376 with DOCKER_TLS_CERTDIR)",
+  DOCKER_TLS_CERTDIR: "an absolute directory for the TLS certificates of the docker API, as in docker:dind (default empty: plain API on 2375)",
   DINV_BIND_ADDR: "an IPv4 address the forwards listen on (default 127.0.0.1)",
   DINV_DOCKER_SOCK: "an absolute path where the launcher serves a docker.sock reaching the guest's dockerd (default none; the image sets /var/run/docker.sock)",
   DINV_BIP: "the guest docker bridge as address/prefix, e.g. 172.19.0.1/16 (default 172.19.0.1/16)",
@@ -101,6 +102,10 @@ function fail(ctx: z.RefinementCtx, message: string): never {
   return z.NEVER as never;
 }
 
+/** The docker API forward's port: DINV_DOCKER_PORT, else docker's conventional 2375 plain / 2376 TLS. */
+const dockerPortOf = (env: { DINV_DOCKER_PORT: number | undefined; DOCKER_TLS_CERTDIR: string | undefined }) =>
+  env.DINV_DOCKER_PORT ?? (env.DOCKER_TLS_CERTDIR ? GUEST_DOCKER_TLS_PORT : GUEST_DOCKER_PORT);
+
 const GiB = 2 ** 30;
 const MiB = 2 ** 20;
 
@@ -137,7 +142,16 @@ export function envSchema(defaults: { guestDir: string }) {
       DINV_VOLUME_DIR: dir("/volume"),
       DINV_RUN_DIR: dir("/run/dinv"),
       DINV_GUEST_DIR: dir(defaults.guestDir),
-      DINV_DOCKER_PORT: int("2375", 1, 65535),
+      DINV_DOCKER_PORT: text("").transform((s, ctx) => {
+        if (!s) return undefined;
+        return /^\d+$/.test(s) && Number(s) >= 1 && Number(s) <= 65535 ? Number(s) : fail(ctx, "not a port 1-65535");
+      }),
+      // Same name and meaning as in docker:dind: set = TLS on 2376 with certificates generated there.
+      DOCKER_TLS_CERTDIR: text("").transform((s, ctx) => {
+        if (!s) return undefined;
+        const reason = checkPath(s);
+        return reason ? fail(ctx, reason) : normalisePath(s);
+      }),
       DINV_BIND_ADDR: text("127.0.0.1").pipe(z.string().regex(ipv4, "not an IPv4 address")),
       DINV_DOCKER_SOCK: text("").transform((s, ctx) => {
         if (!s) return undefined;
@@ -167,11 +181,12 @@ export function envSchema(defaults: { guestDir: string }) {
       }),
     })
     .superRefine((env, ctx) => {
-      if (env.DINV_TCP_PORTS.includes(env.DINV_DOCKER_PORT)) {
-        ctx.addIssue({ code: "custom", path: ["DINV_TCP_PORTS"], message: `port ${env.DINV_DOCKER_PORT} is taken by the docker API forward (DINV_DOCKER_PORT)` });
+      const dockerPort = dockerPortOf(env);
+      if (env.DINV_TCP_PORTS.includes(dockerPort)) {
+        ctx.addIssue({ code: "custom", path: ["DINV_TCP_PORTS"], message: `port ${dockerPort} is taken by the docker API forward (DINV_DOCKER_PORT)` });
       }
       const control = env.DINV_CONTROL_PORT;
-      if (control !== undefined && (control === env.DINV_DOCKER_PORT || env.DINV_TCP_PORTS.includes(control))) {
+      if (control !== undefined && (control === dockerPort || env.DINV_TCP_PORTS.includes(control))) {
         ctx.addIssue({ code: "custom", path: ["DINV_CONTROL_PORT"], message: `port ${control} is already used by a forward` });
       }
       if (env.DINV_VOLUME_PATH && env.DINV_MOUNTS.some((m) => m === env.DINV_VOLUME_PATH)) {
@@ -196,7 +211,8 @@ export function envSchema(defaults: { guestDir: string }) {
       volumeDir: env.DINV_VOLUME_DIR,
       runDir: env.DINV_RUN_DIR,
       guestDir: env.DINV_GUEST_DIR,
-      dockerPort: env.DINV_DOCKER_PORT,
+      dockerPort: dockerPortOf(env),
+      tls: env.DOCKER_TLS_CERTDIR ? { certDir: env.DOCKER_TLS_CERTDIR } : undefined,
       bindAddr: env.DINV_BIND_ADDR,
       bip: env.DINV_BIP,
       dockerSockPath: env.DINV_DOCKER_SOCK,

@@ -88,6 +88,7 @@ export class LauncherState {
       startedAt: this.startedAt,
       vm: { machine: config.machine, cpus: config.cpus, memoryBytes: config.memoryBytes },
       dockerHost: `tcp://${host}:${config.dockerPort}`,
+      ...(config.tls ? { dockerCertPath: `${config.tls.certDir}/client` } : {}),
       ports: { tcp: config.tcpPorts, udp: config.udpPorts },
       mounts: config.mounts,
       ...(guest?.dockerVersion ? { dockerVersion: guest.dockerVersion } : {}),

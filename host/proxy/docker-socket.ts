@@ -1,14 +1,16 @@
 // A docker.sock on the launcher's side (in the container image: /var/run/docker.sock) for tools
-// that want a socket: each connection is piped to the docker API forward.
+// that want a socket: each connection is piped to the docker API forward (through TLS with the
+// client certificate when the API requires it; the socket's owner and mode guard access).
 
-import { createConnection, createServer, type Server } from "node:net";
+import { createServer, type Server } from "node:net";
 import { chmod, chown } from "node:fs/promises";
 import { removeStaleSocket } from "../agent/channel.js";
+import { connectDocker, type DockerEndpoint } from "./docker-endpoint.js";
 
-export async function serveDockerSocket(path: string, target: { host: string; port: number }, owner: { uid: number; gid: number }): Promise<Server> {
+export async function serveDockerSocket(path: string, target: DockerEndpoint, owner: { uid: number; gid: number }): Promise<Server> {
   await removeStaleSocket(path);
   const server = createServer((client) => {
-    const upstream = createConnection(target.port, target.host);
+    const upstream = connectDocker(target);
     client.pipe(upstream);
     upstream.pipe(client);
     const close = () => {

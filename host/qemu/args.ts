@@ -1,8 +1,9 @@
 // QEMU's command line, built from the configuration and the probed facts. Pure.
 
-import { AGENT_PORT_NAME, DISK_SERIAL, GUEST_DOCKER_PORT } from "../../shared/constants.js";
+import { AGENT_PORT_NAME, DISK_SERIAL } from "../../shared/constants.js";
 import { formatSize } from "../config/size.js";
 import type { HostConfig } from "../config/env.js";
+import { guestDockerPort } from "../guest-config.js";
 
 export interface QemuPlan {
   accel: "kvm" | "tcg";
@@ -84,7 +85,7 @@ export function buildQemuArgs(config: HostConfig, plan: QemuPlan): string[] {
   }
 
   const forwards = [
-    `hostfwd=tcp:${config.bindAddr}:${config.dockerPort}-:${GUEST_DOCKER_PORT}`,
+    `hostfwd=tcp:${config.bindAddr}:${config.dockerPort}-:${guestDockerPort(config)}`,
     ...config.tcpPorts.map((p) => `hostfwd=tcp:${config.bindAddr}:${p}-:${p}`),
     ...config.udpPorts.map((p) => `hostfwd=udp:${config.bindAddr}:${p}-:${p}`),
   ];

@@ -36,6 +36,8 @@ export const DinvStateSchema = z.object({
   vm: z.object({ machine: z.enum(["microvm", "q35"]), cpus: z.number().int(), memoryBytes: z.number().int() }),
   /** docker API URL as reached from the launcher's side */
   dockerHost: z.string(),
+  /** DOCKER_CERT_PATH for that URL when it requires TLS (DOCKER_TLS_VERIFY=1) */
+  dockerCertPath: z.string().optional(),
   /** forwarded ports, launcher side = guest side */
   ports: z.object({ tcp: z.array(z.number().int()), udp: z.array(z.number().int()) }),
   /** shared folders, same path in the guest */

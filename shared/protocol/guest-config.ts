@@ -29,10 +29,21 @@ export const ShareSpecSchema = z.object({
 });
 export type ShareSpec = z.infer<typeof ShareSpecSchema>;
 
+const pem = (kind: string) => z.string().max(16384).regex(new RegExp(`^-----BEGIN ${kind}-----\\n[\\s\\S]+-----END ${kind}-----\\n?$`));
+
+export const DockerdTlsSchema = z.object({
+  /** PEM of the CA client certificates must be signed by */
+  caPem: pem("CERTIFICATE"),
+  /** PEM of dockerd's server certificate */
+  certPem: pem("CERTIFICATE"),
+  /** PEM of dockerd's private key (kept in the guest's RAM-backed /etc) */
+  keyPem: pem("(EC |RSA )?PRIVATE KEY"),
+});
+
 export const DockerdSpecSchema = z.object({
   /** docker0 bridge address with prefix, e.g. 172.19.0.1/16 */
   bip: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/),
-  /** guest TCP port of the plain docker API */
+  /** guest TCP port of the docker API (plain, or TLS when tls is set) */
   tcpPort: z.number().int().min(1).max(65535),
   /** dockerd's shutdown timeout for containers, seconds */
   shutdownTimeoutSeconds: z.number().int().min(0).max(3600),
@@ -42,6 +53,8 @@ export const DockerdSpecSchema = z.object({
   sockGid: uid,
   /** extra daemon.json keys, merged under dinv's own */
   daemonConfig: z.record(z.string(), z.unknown()).default({}),
+  /** TLS material; when present the TCP API requires a client certificate (--tlsverify) */
+  tls: DockerdTlsSchema.optional(),
 });
 export type DockerdSpec = z.infer<typeof DockerdSpecSchema>;
 

@@ -21,6 +21,7 @@ export const BAD_VALUES: [string, string][] = [
   ["DINV_CONTROL_GID", "staff"], ["DINV_CONTROL_GID", "-1"], ["DINV_CONTROL_PORT", "0"], ["DINV_CONTROL_PORT", "2375"],
   ["DINV_9P_OPTIONS", "trans=tcp"], ["DINV_9P_OPTIONS", "msize=512000;rm -rf"],
   ["DINV_DOCKER_PORT", "0"], ["DINV_DOCKER_PORT", "99999"],
+  ["DOCKER_TLS_CERTDIR", "certs"], ["DOCKER_TLS_CERTDIR", "/certs\n/x"],
   ["DINV_BIND_ADDR", "localhost"], ["DINV_BIND_ADDR", "256.0.0.1"],
   ["DINV_BIP", "172.19.0.1"], ["DINV_BIP", "172.19.0.1/33"],
   ["DINV_DOCKERD_CONFIG", "{nope"], ["DINV_DOCKERD_CONFIG", "[1,2]"], ["DINV_DOCKERD_CONFIG", '{"hosts":["tcp://0.0.0.0:1"]}'], ["DINV_DOCKERD_CONFIG", '"text"'],

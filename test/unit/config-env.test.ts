@@ -48,13 +48,20 @@ const good: [Record<string, string>, (c: ReturnType<typeof parse>) => unknown, u
   [{ DINV_DOCKERD_CONFIG: '{"log-level":"warn","features":{"buildkit":true}}' }, (c) => c.daemonConfig, { "log-level": "warn", features: { buildkit: true } }],
   [{ DINV_REGISTRY_MIRRORS: "http://127.0.0.1:5000; https://mirror.example/v2" }, (c) => c.daemonConfig["registry-mirrors"], ["http://127.0.0.1:5000", "https://mirror.example/v2"]],
   [{ DINV_INSECURE_REGISTRIES: "registry.local:5000;10.0.0.0/8" }, (c) => c.daemonConfig["insecure-registries"], ["registry.local:5000", "10.0.0.0/8"]],
+  [{}, (c) => c.tls, undefined],
+  [{ DOCKER_TLS_CERTDIR: "" }, (c) => [c.tls, c.dockerPort], [undefined, 2375]],
+  [{ DOCKER_TLS_CERTDIR: "/certs/" }, (c) => [c.tls, c.dockerPort], [{ certDir: "/certs" }, 2376]],
+  [{ DOCKER_TLS_CERTDIR: "/certs", DINV_DOCKER_PORT: "12376" }, (c) => c.dockerPort, 12376],
 ];
 
 for (const [env, pick, expected] of good) {
   test(`accepts ${JSON.stringify(env)}`, () => assert.deepEqual(pick(parse(env)), expected));
 }
 
-
+test("the TLS port is kept free of other forwards", () => {
+  assert.throws(() => parse({ DOCKER_TLS_CERTDIR: "/certs", DINV_TCP_PORTS: "2376" }), /DINV_TCP_PORTS="2376": port 2376 is taken by the docker API forward/);
+  assert.equal(parse({ DINV_TCP_PORTS: "2376" }).tcpPorts[0], 2376);
+});
 
 for (const [name, value] of bad) {
   test(`rejects ${name}=${JSON.stringify(value)} naming the variable, the value and what is allowed`, () => {

@@ -49,6 +49,11 @@ test("forwards: docker API on the bind address, then TCP and UDP ports", () => {
   assert.equal(values(args, "-netdev")[0], "user,id=net0,hostfwd=tcp:0.0.0.0:12375-:2375,hostfwd=tcp:0.0.0.0:8080-:8080,hostfwd=udp:0.0.0.0:53-:53");
 });
 
+test("with DOCKER_TLS_CERTDIR the docker API forward reaches the guest's TLS port 2376, and 2375 is not forwarded", () => {
+  const args = buildQemuArgs(makeConfig({ tls: { certDir: "/certs" }, dockerPort: 2376 }), makePlan());
+  assert.equal(values(args, "-netdev")[0], "user,id=net0,hostfwd=tcp:127.0.0.1:2376-:2376");
+});
+
 test("paths with commas are escaped for QEMU", () => {
   assert.equal(qemuEscape("/a,b,,c"), "/a,,b,,,,c");
   const args = buildQemuArgs(makeConfig(), makePlan({ dockerDisk: "/d,x/docker.qcow2", shares: [{ tag: "dinv0", path: "/srv/a,b c" }] }));
