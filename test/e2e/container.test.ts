@@ -59,7 +59,7 @@ describe("the dinv container image", { skip: process.getuid?.() !== 0 ? "needs r
 
   after(async () => {
     if (!engine) return;
-    for (const c of [name, `${name}-nokvm`]) engine.docker(["rm", "-f", c]);
+    for (const c of [name, `${name}-nokvm`, `${name}-tls`]) engine.docker(["rm", "-f", c]);
     engine.docker(["volume", "rm", "-f", volume]);
     await engine.stop();
   });
@@ -129,5 +129,34 @@ describe("the dinv container image", { skip: process.getuid?.() !== 0 ? "needs r
     assert.match(result.stderr, /no \/dev\/kvm: running under TCG.*pass --device \/dev\/kvm/);
     const failing = engine.docker(["run", "--rm", IMAGE, "sh", "-c", "exit 7"], { timeoutMs: 600_000 });
     assert.equal(failing.code, 7);
+  });
+
+  test("7. DOCKER_TLS_CERTDIR: TLS with client certificates on 2376, plain connections refused, docker exec still works", async () => {
+    const certs = mkdtempSync(join(tmpdir(), "dinv-e2e-certs-"));
+    const tlsPort = await freePort();
+    const tls = `${name}-tls`;
+    const run = engine.docker(["run", "-d", "--name", tls, "--device", "/dev/kvm", "-e", "DOCKER_TLS_CERTDIR=/certs", "-v", `${certs}:/certs`, "-p", `127.0.0.1:${tlsPort}:2376`, IMAGE]);
+    assert.equal(run.code, 0, run.stderr);
+    await waitHealthy(tls);
+    // Inside the container the docker CLI finds the client certificate by itself, as docker:cli does.
+    const inside = engine.docker(["exec", tls, "docker", "info", "--format", "{{.Name}}"]);
+    assert.equal(inside.stdout.trim(), "dinv", inside.stderr);
+    const plainInside = engine.docker(["exec", tls, "sh", "-c", "DOCKER_HOST=tcp://127.0.0.1:2375 DOCKER_TLS_CERTDIR= docker ps"]);
+    assert.notEqual(plainInside.code, 0, "the plain port 2375 must not answer");
+    // From the test machine: with the client certificate it works...
+    const c = join(certs, "client");
+    const withCert = spawnSync("docker", ["--tlsverify", "--tlscacert", join(c, "ca.pem"), "--tlscert", join(c, "cert.pem"), "--tlskey", join(c, "key.pem"), "-H", `tcp://127.0.0.1:${tlsPort}`, "version", "--format", "{{.Server.Version}}"], { encoding: "utf8" });
+    assert.equal(withCert.status, 0, withCert.stderr);
+    assert.match(withCert.stdout, /^\d+\.\d+/);
+    // ...plain HTTP is refused...
+    const plain = spawnSync("docker", ["-H", `tcp://127.0.0.1:${tlsPort}`, "ps"], { encoding: "utf8" });
+    assert.notEqual(plain.status, 0);
+    assert.match(await fetchBody(`http://127.0.0.1:${tlsPort}/_ping`, 1), /HTTP request to an HTTPS server/);
+    // ...and TLS without a client certificate is refused by the handshake.
+    const noCert = spawnSync("docker", ["--tls", "--tlscacert", join(c, "ca.pem"), "-H", `tcp://127.0.0.1:${tlsPort}`, "ps"], { encoding: "utf8" });
+    assert.notEqual(noCert.status, 0, noCert.stdout);
+    assert.match(noCert.stderr, /certificate|tls/i);
+    assert.equal(engine.docker(["stop", "-t", "60", tls]).code, 0);
+    assert.equal(engine.docker(["inspect", "--format", "{{.State.ExitCode}}", tls]).stdout.trim(), "0");
   });
 });
