@@ -8,10 +8,10 @@ import type { TlsMaterial } from "./tls/certs.js";
 /** Guest port of dockerd's TCP API: 2376 with TLS, 2375 plain. */
 export const guestDockerPort = (config: Pick<HostConfig, "tls">) => (config.tls ? GUEST_DOCKER_TLS_PORT : GUEST_DOCKER_PORT);
 
-/** 9p mount tag of the i-th DINV_MOUNTS path. */
+/** Mount tag (9p or virtio-fs) of the i-th DINV_MOUNTS path. */
 export const shareTag = (i: number) => `dinv${i}`;
 
-export function guestConfigFor(config: HostConfig, tls?: TlsMaterial): GuestConfig {
+export function guestConfigFor(config: HostConfig, tls?: TlsMaterial, shareFs: "9p" | "virtiofs" = "9p"): GuestConfig {
   return {
     disks: [
       { role: "docker", serial: DISK_SERIAL.docker, mountPoint: GUEST_DOCKER_ROOT, label: DISK_LABEL.docker },
@@ -25,7 +25,7 @@ export function guestConfigFor(config: HostConfig, tls?: TlsMaterial): GuestConf
           }]
         : []),
     ],
-    shares: config.mounts.map((path, i) => ({ tag: shareTag(i), mountPoint: path, options: config.ninepOptions })),
+    shares: config.mounts.map((path, i) => ({ fs: shareFs, tag: shareTag(i), mountPoint: path, options: shareFs === "9p" ? config.ninepOptions : "" })),
     dockerd: {
       bip: config.bip,
       tcpPort: guestDockerPort(config),

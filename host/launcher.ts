@@ -20,6 +20,8 @@ import { buildQemuArgs, PlanError, type QemuPlan } from "./qemu/args.js";
 import type { QemuProcess } from "./qemu/process.js";
 import { pingDocker, type DockerEndpoint } from "./proxy/docker-endpoint.js";
 import { serveDockerSocket } from "./proxy/docker-socket.js";
+import { chooseShareFs } from "./share/choose.js";
+import { VirtiofsdError, VirtiofsdSet } from "./share/virtiofsd.js";
 import { ensureTlsMaterial, serverSans, TlsError, type TlsMaterial } from "./tls/certs.js";
 import { bootWithWatchdog } from "./vm/boot.js";
 import { claimRunDir, RunDirBusy } from "./vm/run-dir.js";
@@ -57,11 +59,15 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
   const pre = await preflight(config, qemuBinary);
   const choice = chooseAccel(config.accel, pre.kvm);
   if (choice.accel === "error") pre.problems.push(choice.message);
+  const shareChoice = chooseShareFs(config.mountsFs, config.mounts.length, pre.virtiofs);
+  if (shareChoice.fs === "error") pre.problems.push(shareChoice.message);
   if (pre.problems.length > 0) {
     log.error(`cannot start:\n${pre.problems.map((p) => `  - ${p}`).join("\n")}`);
     return EXIT.config;
   }
   if (choice.accel === "tcg" && choice.warning) log.warn(`WARNING: ${choice.warning}`);
+  if (shareChoice.fs === "9p" && shareChoice.warning) log.warn(shareChoice.warning);
+  let shareFs: "9p" | "virtiofs" = shareChoice.fs === "virtiofs" ? "virtiofs" : "9p";
 
   const run = (name: string) => join(config.runDir, name);
   const plan = (accel: "kvm" | "tcg"): QemuPlan => ({
@@ -73,6 +79,7 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
     qmpSocket: run("qmp.sock"),
     pidFile: run("qemu.pid"),
     shares: config.mounts.map((path, i) => ({ tag: shareTag(i), path })),
+    shareFs: shareFs === "virtiofs" ? { kind: "virtiofs", sockets: config.mounts.map((_, i) => run(`virtiofs-${i}.sock`)) } : { kind: "9p" },
     ...(pre.tscKhz ? { tscKhz: pre.tscKhz } : {}),
   });
   try {
@@ -108,6 +115,27 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
     return EXIT.config;
   }
 
+  let virtiofsd: VirtiofsdSet | undefined;
+  if (shareChoice.fs === "virtiofs") {
+    const sockets = (plan("tcg").shareFs as { sockets: string[] }).sockets;
+    virtiofsd = new VirtiofsdSet(shareChoice.binary, config.mounts.map((path, i) => ({ tag: shareTag(i), path, socket: sockets[i]! })), log);
+    try {
+      await virtiofsd.ensureRunning();
+      log.info(`DINV_MOUNTS use virtio-fs (${config.mounts.length} virtiofsd)`);
+    } catch (err) {
+      await virtiofsd.stop();
+      virtiofsd = undefined;
+      if (!(err instanceof VirtiofsdError)) throw err;
+      if (config.mountsFs === "virtiofs") {
+        await runDir.release();
+        log.error(`DINV_MOUNTS_FS=virtiofs: ${err.message}`);
+        return EXIT.config;
+      }
+      log.warn(`DINV_MOUNTS use 9p, not virtio-fs: ${err.message}`);
+      shareFs = "9p";
+    }
+  }
+
   let tls: TlsMaterial | undefined;
   if (config.tls) {
     try {
@@ -116,6 +144,7 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
       log.info(`docker API requires TLS on port ${config.dockerPort}; client certificates in ${tls.clientDir}`);
     } catch (err) {
       await runDir.release();
+      await virtiofsd?.stop();
       if (!(err instanceof TlsError)) throw err;
       log.error(err.message);
       return EXIT.config;
@@ -123,7 +152,7 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
   }
 
   const state = new LauncherState(config);
-  const session = new GuestSession(guestConfigFor(config, tls), log);
+  const session = new GuestSession(guestConfigFor(config, tls, shareFs), log);
   let qemu: QemuProcess | undefined;
   let accel: "kvm" | "tcg" = choice.accel === "kvm" ? "kvm" : "tcg";
   let lastPhase = "";
@@ -224,6 +253,7 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
   }, HEARTBEAT_MS);
   const cleanup = async () => {
     clearInterval(heartbeat);
+    await virtiofsd?.stop();
     await runDir.release();
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
@@ -236,6 +266,8 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
   const booted = await bootWithWatchdog({
     qemuBinary,
     argsFor: (a) => buildQemuArgs(config, plan(a)),
+    // A virtiofsd serves one QEMU: a retried boot needs fresh ones.
+    beforeStart: async () => virtiofsd?.ensureRunning(),
     accel,
     helloSince: (since) => !!session.hello && session.hello.receivedAt >= since,
     stopping: () => stopping,

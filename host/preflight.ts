@@ -6,6 +6,10 @@ import { join } from "node:path";
 import { execa } from "execa";
 import type { HostConfig } from "./config/env.js";
 import { probeKvm, type KvmProbe } from "./qemu/accel.js";
+import type { VirtiofsProbe } from "./share/choose.js";
+
+/** Where Debian (QEMU 7.2's C daemon) and other distributions (the Rust one) install virtiofsd. */
+const VIRTIOFSD_PATHS = ["/usr/lib/qemu/virtiofsd", "/usr/libexec/virtiofsd", "/usr/lib/virtiofsd"];
 
 export interface GuestFiles {
   kernel: string;
@@ -20,6 +24,17 @@ export interface Preflight {
   qemuVersion?: string;
   /** host TSC frequency from /proc/cpuinfo, kHz */
   tscKhz?: number;
+  /** what virtio-fs needs, probed only when DINV_MOUNTS may use it */
+  virtiofs?: VirtiofsProbe;
+}
+
+/** virtiofsd's binary and whether unshare(CLONE_FS) is allowed (perl is Essential in Debian). */
+export async function probeVirtiofs(): Promise<VirtiofsProbe> {
+  let binary: string | undefined;
+  for (const path of VIRTIOFSD_PATHS) if ((await stat(path).catch(() => undefined))?.isFile()) { binary = path; break; }
+  // syscall 272 = unshare on x86_64, 0x200 = CLONE_FS: exactly the call virtiofsd's threads make.
+  const probe = await execa("perl", ["-e", "exit(syscall(272, 0x200) == 0 ? 0 : 1)"], { reject: false });
+  return { ...(binary ? { binary } : {}), unshareFs: probe.exitCode === 0 };
 }
 
 /** "cpu MHz : 2445.432" -> 2445432. Pure. */
@@ -52,5 +67,6 @@ export async function preflight(config: HostConfig, qemuBinary: string): Promise
   if (version.exitCode !== 0) problems.push(`${qemuBinary} not found or not runnable; install qemu-system-x86`);
   const qemuVersion = /version (\S+)/.exec(String(version.stdout))?.[1];
   const tscKhz = tscKhzFromCpuinfo(await readFile("/proc/cpuinfo", "utf8").catch(() => ""));
-  return { problems, kvm: await probeKvm(), guest, ...(qemuVersion ? { qemuVersion } : {}), ...(tscKhz ? { tscKhz } : {}) };
+  const virtiofs = config.mounts.length > 0 && config.mountsFs !== "9p" ? await probeVirtiofs() : undefined;
+  return { problems, kvm: await probeKvm(), guest, ...(qemuVersion ? { qemuVersion } : {}), ...(tscKhz ? { tscKhz } : {}), ...(virtiofs ? { virtiofs } : {}) };
 }

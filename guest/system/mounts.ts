@@ -1,4 +1,4 @@
-// Shares (9p) and the unmount-everything step of a clean shutdown.
+// Shares (9p or virtio-fs) and the unmount-everything step of a clean shutdown.
 
 import { mkdir, readFile } from "node:fs/promises";
 import type { ShareSpec } from "../../shared/protocol/guest-config.js";
@@ -7,14 +7,16 @@ import { GuestStepError } from "./types.js";
 
 export async function mountShare(spec: ShareSpec): Promise<void> {
   await mkdir(spec.mountPoint, { recursive: true });
-  const result = await run("mount", [
-    "-t", "9p",
-    "-o", ["trans=virtio", "version=9p2000.L", ...(spec.options ? [spec.options] : [])].join(","),
-    spec.tag, spec.mountPoint,
-  ]);
+  const result = await run("mount", shareMountArgs(spec));
   if (result.exitCode !== 0) {
     throw new GuestStepError(`cannot mount share ${spec.tag} on ${spec.mountPoint}: ${result.stderr.trim()}`);
   }
+}
+
+/** mount(8) arguments for one share. Pure. */
+export function shareMountArgs(spec: ShareSpec): string[] {
+  if (spec.fs === "virtiofs") return ["-t", "virtiofs", spec.tag, spec.mountPoint];
+  return ["-t", "9p", "-o", ["trans=virtio", "version=9p2000.L", ...(spec.options ? [spec.options] : [])].join(","), spec.tag, spec.mountPoint];
 }
 
 /** Mount points of disks and shares, deepest first, from /proc/mounts text. Pure. */

@@ -21,8 +21,10 @@ export interface QemuPlan {
   tscKhz?: number;
   /** extra kernel command-line words (benchmarks only) */
   extraCmdline?: string[];
-  /** 9p shares: tag and launcher-side directory */
+  /** DINV_MOUNTS: tag and launcher-side directory */
   shares: { tag: string; path: string }[];
+  /** how shares reach the guest; virtiofs needs each share's virtiofsd socket */
+  shareFs?: { kind: "9p" } | { kind: "virtiofs"; sockets: string[] };
 }
 
 /** microvm exposes at most eight virtio-mmio transports (QEMU docs, microvm.rst). */
@@ -42,6 +44,9 @@ export function buildQemuArgs(config: HostConfig, plan: QemuPlan): string[] {
   const args: string[] = [];
   const push = (...items: string[]) => args.push(...items);
 
+  const virtiofs = plan.shareFs?.kind === "virtiofs" && plan.shares.length > 0 ? plan.shareFs.sockets : undefined;
+  // vhost-user devices map guest RAM into virtiofsd: it must be a shared memfd, named on -M.
+  const memBackend = virtiofs ? ",memory-backend=mem" : "";
   if (micro) {
     const slots = 4 + (plan.volumeDisk ? 1 : 0) + plan.shares.length;
     if (slots > MICROVM_MMIO_SLOTS) {
@@ -51,15 +56,18 @@ export function buildQemuArgs(config: HostConfig, plan: QemuPlan): string[] {
       );
     }
     // No option ROMs: PVH boot of vmlinux needs none, and they cost time under TCG.
-    push("-M", "microvm,x-option-roms=off,isa-serial=on,rtc=on");
+    push("-M", `microvm,x-option-roms=off,isa-serial=on,rtc=on${memBackend}`);
+    // virtio-mmio defaults to legacy (v1) devices, which virtiofsd's libvhost-user refuses.
+    if (virtiofs) push("-global", "virtio-mmio.force-legacy=false");
   } else {
-    push("-M", "q35");
+    push("-M", `q35${memBackend}`);
   }
   if (plan.accel === "kvm") push("-accel", "kvm", "-cpu", "host");
   // A 256 MiB translation cache keeps QEMU's RSS near guest RAM (the 1 GiB default does not).
   else push("-accel", "tcg,tb-size=256", "-cpu", "max");
 
   push("-smp", String(config.cpus), "-m", formatSize(config.memoryBytes));
+  if (virtiofs) push("-object", `memory-backend-memfd,id=mem,size=${formatSize(config.memoryBytes)},share=on`);
   // -no-reboot: the guest's "reboot -f" is its power-off; a guest panic also ends QEMU.
   push("-nodefaults", "-no-user-config", "-display", "none", "-no-reboot");
   push("-name", "dinv,process=dinv-qemu", "-pidfile", plan.pidFile);
@@ -98,6 +106,11 @@ export function buildQemuArgs(config: HostConfig, plan: QemuPlan): string[] {
   push("-device", `virtserialport,chardev=agent,name=${AGENT_PORT_NAME}`);
 
   plan.shares.forEach((share, i) => {
+    if (virtiofs) {
+      push("-chardev", `socket,id=vfs${i},path=${qemuEscape(virtiofs[i]!)}`);
+      push("-device", `vhost-user-fs-${micro ? "device" : "pci"},chardev=vfs${i},tag=${share.tag}`);
+      return;
+    }
     // security_model=none: files keep the guest's uid/gid where the launcher may set them.
     push("-fsdev", `local,id=fs${i},path=${qemuEscape(share.path)},security_model=none`);
     push("-device", `${dev("9p")},fsdev=fs${i},mount_tag=${share.tag}`);

@@ -16,6 +16,8 @@ export interface BootOptions {
   kvmHelloTimeoutMs: number;
   attempts: number;
   onStart?: (qemu: QemuProcess, accel: "kvm" | "tcg") => void;
+  /** side processes QEMU connects to (virtiofsd) must be running before each start */
+  beforeStart?: () => Promise<void>;
 }
 
 export type BootResult = { ok: true; qemu: QemuProcess; accel: "kvm" | "tcg" } | { ok: false; reason: string };
@@ -26,6 +28,7 @@ export async function bootWithWatchdog(o: BootOptions): Promise<BootResult> {
   let accel = o.accel;
   for (let attempt = 1; ; attempt++) {
     const args = o.argsFor(accel);
+    await o.beforeStart?.();
     o.log.info({ accel, attempt }, "starting QEMU");
     o.log.debug({ args }, "qemu command line");
     const qemu = startQemu(o.qemuBinary, args, (line) => o.log.info({ src: "console" }, line), (line) => o.log.warn({ src: "qemu" }, line));

@@ -20,11 +20,13 @@ export const DiskSpecSchema = z.object({
 export type DiskSpec = z.infer<typeof DiskSpecSchema>;
 
 export const ShareSpecSchema = z.object({
-  /** 9p mount tag QEMU exposes the share under */
+  /** transport QEMU exposes the share with: virtio-9p, or virtio-fs served by virtiofsd */
+  fs: z.enum(["9p", "virtiofs"]).default("9p"),
+  /** mount tag QEMU exposes the share under */
   tag: z.string().min(1).max(31),
   /** guest path to mount it on (the same path as on the launcher side) */
   mountPoint: guestPath,
-  /** extra 9p mount options, comma-separated (validated by the launcher, checked again here) */
+  /** extra 9p mount options, comma-separated (validated by the launcher, checked again here; unused for virtiofs) */
   options: z.string().max(200).regex(/^[a-z0-9=,]*$/).default(""),
 });
 export type ShareSpec = z.infer<typeof ShareSpecSchema>;

@@ -5,7 +5,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, chmodSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, chmodSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fetchBody, testRootTar } from "../helpers/docker-cli.js";
@@ -96,6 +96,8 @@ describe("the dinv container image", { skip: process.getuid?.() !== 0 ? "needs r
     assert.equal(exec("docker", "run", "--rm", "-v", "/data:/data", INNER, "cat", "/data/hello.txt").stdout, "Hello world\n");
     assert.equal(exec("docker", "run", "--rm", "-v", "/data:/data", INNER, "sh", "-c", "echo from-inner > /data/back.txt").code, 0);
     assert.equal(readFileSync(join(data, "back.txt"), "utf8"), "from-inner\n");
+    // Docker's default seccomp profile refuses what virtiofsd needs: 9p, and the log says why.
+    assert.match(engine.docker(["logs", name]).stderr, /DINV_MOUNTS use 9p, not the faster virtio-fs: unshare\(CLONE_FS\) is refused/);
   });
 
   test("the container's /var/run/docker.sock reaches the guest's dockerd", () => {
@@ -131,32 +133,62 @@ describe("the dinv container image", { skip: process.getuid?.() !== 0 ? "needs r
     assert.equal(failing.code, 7);
   });
 
-  test("7. DOCKER_TLS_CERTDIR: TLS with client certificates on 2376, plain connections refused, docker exec still works", async () => {
-    const certs = mkdtempSync(join(tmpdir(), "dinv-e2e-certs-"));
-    const tlsPort = await freePort();
+  describe("a second container: DOCKER_TLS_CERTDIR, and the seccomp profile that enables virtio-fs", () => {
     const tls = `${name}-tls`;
-    const run = engine.docker(["run", "-d", "--name", tls, "--device", "/dev/kvm", "-e", "DOCKER_TLS_CERTDIR=/certs", "-v", `${certs}:/certs`, "-p", `127.0.0.1:${tlsPort}:2376`, IMAGE]);
-    assert.equal(run.code, 0, run.stderr);
-    await waitHealthy(tls);
-    // Inside the container the docker CLI finds the client certificate by itself, as docker:cli does.
-    const inside = engine.docker(["exec", tls, "docker", "info", "--format", "{{.Name}}"]);
-    assert.equal(inside.stdout.trim(), "dinv", inside.stderr);
-    const plainInside = engine.docker(["exec", tls, "sh", "-c", "DOCKER_HOST=tcp://127.0.0.1:2375 DOCKER_TLS_CERTDIR= docker ps"]);
-    assert.notEqual(plainInside.code, 0, "the plain port 2375 must not answer");
-    // From the test machine: with the client certificate it works...
-    const c = join(certs, "client");
-    const withCert = spawnSync("docker", ["--tlsverify", "--tlscacert", join(c, "ca.pem"), "--tlscert", join(c, "cert.pem"), "--tlskey", join(c, "key.pem"), "-H", `tcp://127.0.0.1:${tlsPort}`, "version", "--format", "{{.Server.Version}}"], { encoding: "utf8" });
-    assert.equal(withCert.status, 0, withCert.stderr);
-    assert.match(withCert.stdout, /^\d+\.\d+/);
-    // ...plain HTTP is refused...
-    const plain = spawnSync("docker", ["-H", `tcp://127.0.0.1:${tlsPort}`, "ps"], { encoding: "utf8" });
-    assert.notEqual(plain.status, 0);
-    assert.match(await fetchBody(`http://127.0.0.1:${tlsPort}/_ping`, 1), /HTTP request to an HTTPS server/);
-    // ...and TLS without a client certificate is refused by the handshake.
-    const noCert = spawnSync("docker", ["--tls", "--tlscacert", join(c, "ca.pem"), "-H", `tcp://127.0.0.1:${tlsPort}`, "ps"], { encoding: "utf8" });
-    assert.notEqual(noCert.status, 0, noCert.stdout);
-    assert.match(noCert.stderr, /certificate|tls/i);
-    assert.equal(engine.docker(["stop", "-t", "60", tls]).code, 0);
-    assert.equal(engine.docker(["inspect", "--format", "{{.State.ExitCode}}", tls]).stdout.trim(), "0");
+    const certs = mkdtempSync(join(tmpdir(), "dinv-e2e-certs-"));
+    const share = mkdtempSync(join(tmpdir(), "dinv-e2e-vfs-"));
+    let tlsPort: number;
+
+    before(async () => {
+      writeFileSync(join(share, "hello.txt"), "over virtio-fs\n");
+      chmodSync(share, 0o777);
+      tlsPort = await freePort();
+      const run = engine.docker([
+        "run", "-d", "--name", tls, "--device", "/dev/kvm",
+        "-e", "DOCKER_TLS_CERTDIR=/certs", "-v", `${certs}:/certs`, "-p", `127.0.0.1:${tlsPort}:2376`,
+        "--security-opt", `seccomp=${join(REPO, "image/dinv-seccomp.json")}`, "-v", `${share}:/data`, "-e", "DINV_MOUNTS=/data",
+        IMAGE,
+      ]);
+      assert.equal(run.code, 0, run.stderr);
+      await waitHealthy(tls);
+      const load = spawnSync("sh", ["-c", `docker save ${INNER} | docker exec -i ${tls} docker load`], { env: { ...process.env, DOCKER_HOST: engine.host }, encoding: "utf8" });
+      assert.equal(load.status, 0, load.stderr);
+    });
+
+    test("7. TLS with client certificates on 2376, plain connections refused, docker exec still works", async () => {
+      // Inside the container the docker CLI finds the client certificate by itself, as docker:cli does.
+      const inside = engine.docker(["exec", tls, "docker", "info", "--format", "{{.Name}}"]);
+      assert.equal(inside.stdout.trim(), "dinv", inside.stderr);
+      const plainInside = engine.docker(["exec", tls, "sh", "-c", "DOCKER_HOST=tcp://127.0.0.1:2375 DOCKER_TLS_CERTDIR= docker ps"]);
+      assert.notEqual(plainInside.code, 0, "the plain port 2375 must not answer");
+      // From the test machine: with the client certificate it works...
+      const c = join(certs, "client");
+      const withCert = spawnSync("docker", ["--tlsverify", "--tlscacert", join(c, "ca.pem"), "--tlscert", join(c, "cert.pem"), "--tlskey", join(c, "key.pem"), "-H", `tcp://127.0.0.1:${tlsPort}`, "version", "--format", "{{.Server.Version}}"], { encoding: "utf8" });
+      assert.equal(withCert.status, 0, withCert.stderr);
+      assert.match(withCert.stdout, /^\d+\.\d+/);
+      // ...plain HTTP is refused...
+      const plain = spawnSync("docker", ["-H", `tcp://127.0.0.1:${tlsPort}`, "ps"], { encoding: "utf8" });
+      assert.notEqual(plain.status, 0);
+      assert.match(await fetchBody(`http://127.0.0.1:${tlsPort}/_ping`, 1), /HTTP request to an HTTPS server/);
+      // ...and TLS without a client certificate is refused by the handshake.
+      const noCert = spawnSync("docker", ["--tls", "--tlscacert", join(c, "ca.pem"), "-H", `tcp://127.0.0.1:${tlsPort}`, "ps"], { encoding: "utf8" });
+      assert.notEqual(noCert.status, 0, noCert.stdout);
+      assert.match(noCert.stderr, /certificate|tls/i);
+    });
+
+    test("8. with dinv's seccomp profile DINV_MOUNTS use virtio-fs: read, write back, ownership kept", () => {
+      const seen = engine.docker(["exec", tls, "docker", "run", "--rm", "-v", "/data:/data", INNER, "sh", "-c", "grep ' /data ' /proc/mounts; cat /data/hello.txt"]);
+      assert.match(seen.stdout, /^dinv0 \/data virtiofs /m, seen.stderr);
+      assert.match(seen.stdout, /^over virtio-fs$/m);
+      assert.equal(engine.docker(["exec", tls, "docker", "run", "--rm", "-u", "1234:1234", "-v", "/data:/data", INNER, "sh", "-c", "echo back > /data/back.txt"]).code, 0);
+      assert.equal(readFileSync(join(share, "back.txt"), "utf8"), "back\n");
+      assert.equal(statSync(join(share, "back.txt")).uid, 1234);
+      assert.match(engine.docker(["logs", tls]).stderr, /DINV_MOUNTS use virtio-fs/);
+    });
+
+    test("the TLS container stops cleanly", () => {
+      assert.equal(engine.docker(["stop", "-t", "60", tls]).code, 0);
+      assert.equal(engine.docker(["inspect", "--format", "{{.State.ExitCode}}", tls]).stdout.trim(), "0");
+    });
   });
 });

@@ -19,6 +19,7 @@ export const BAD_VALUES: [string, string][] = [
   ["DINV_VOLUME_DIR", "vol"], ["DINV_VOLUME_DIR", "/v\tx"], ["DINV_GUEST_DIR", "guest"], ["DINV_GUEST_DIR", "/g/../h"],
   ["DINV_DOCKER_SOCK", "docker.sock"], ["DINV_DOCKER_SOCK", "/var/../run/docker.sock"],
   ["DINV_CONTROL_GID", "staff"], ["DINV_CONTROL_GID", "-1"], ["DINV_CONTROL_PORT", "0"], ["DINV_CONTROL_PORT", "2375"],
+  ["DINV_MOUNTS_FS", "nfs"], ["DINV_MOUNTS_FS", "VIRTIOFS"],
   ["DINV_9P_OPTIONS", "trans=tcp"], ["DINV_9P_OPTIONS", "msize=512000;rm -rf"],
   ["DINV_DOCKER_PORT", "0"], ["DINV_DOCKER_PORT", "99999"],
   ["DOCKER_TLS_CERTDIR", "certs"], ["DOCKER_TLS_CERTDIR", "/certs\n/x"],

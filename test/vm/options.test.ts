@@ -99,9 +99,10 @@ describe("DinV options end to end", () => {
     assert.equal(await udpEcho(udpPort, "ping-udp"), "ping-udp");
   });
 
-  test("DINV_MOUNTS: a container reads the launcher's file and writes one back, ownership kept", () => {
-    const read = run("-v", `${data}:/data`, IMAGE, "cat", "/data/hello.txt");
-    assert.equal(read.stdout, "Hello world\n", read.stderr);
+  test("DINV_MOUNTS: over virtio-fs (auto, virtiofsd usable here), a container reads the launcher's file and writes one back, ownership kept", () => {
+    const read = run("-v", `${data}:/data`, IMAGE, "sh", "-c", "grep ' /data ' /proc/mounts; cat /data/hello.txt");
+    assert.match(read.stdout, /^dinv0 \/data virtiofs /m, read.stderr);
+    assert.match(read.stdout, /^Hello world$/m);
     const write = run("--user", "1234:1234", "-v", `${data}:${data}`, IMAGE, "sh", "-c", `echo from-guest > '${data}/out.txt'`);
     assert.equal(write.code, 0, write.stderr);
     assert.equal(readFileSync(join(data, "out.txt"), "utf8"), "from-guest\n");

@@ -15,7 +15,7 @@ describe("DINV_MACHINE=q35", () => {
 
   before(async () => {
     writeFileSync(join(data, "hello.txt"), "hello q35\n");
-    dinv = await DinvProcess.create({ DINV_MACHINE: "q35", DINV_MOUNTS: data });
+    dinv = await DinvProcess.create({ DINV_MACHINE: "q35", DINV_MOUNTS: data, DINV_MOUNTS_FS: "9p" });
     dinv.start();
   });
 
@@ -29,10 +29,11 @@ describe("DINV_MACHINE=q35", () => {
     assert.equal(state.vm.machine, "q35");
   });
 
-  test("a container runs and reads the shared folder", () => {
+  test("a container runs and reads the shared folder over 9p (DINV_MOUNTS_FS=9p)", () => {
     importBusybox(dinv.dockerHost);
-    const result = docker(dinv.dockerHost, ["run", "--rm", "-v", `${data}:/data`, "dinv-test/busybox", "cat", "/data/hello.txt"]);
-    assert.equal(result.stdout, "hello q35\n", result.stderr);
+    const result = docker(dinv.dockerHost, ["run", "--rm", "-v", `${data}:/data`, "dinv-test/busybox", "sh", "-c", "grep ' /data ' /proc/mounts; cat /data/hello.txt"]);
+    assert.match(result.stdout, /^dinv0 \/data 9p .*msize=512000/m, result.stderr);
+    assert.match(result.stdout, /^hello q35$/m);
   });
 
   test("stops cleanly", async () => {
