@@ -46,14 +46,7 @@ export async function untilPing(port: number, since: number, timeoutMs = 300_000
 }
 
 /** A QEMU booted with dinv's own argv builder, outside the launcher (for baselines). */
-export async function bareQemu(
-  env: Record<string, string>,
-  extraCmdline: string[],
-  /** rewrites the command line (e.g. another network backend); gets the run directory and API port */
-  transform: (args: string[], dir: string, port: number) => string[] = (args) => args,
-  /** starts what QEMU connects to, after transform */
-  beforeStart: () => Promise<void> = async () => undefined,
-): Promise<{ qemu: QemuProcess; port: number; dir: string }> {
+export async function bareQemu(env: Record<string, string>, extraCmdline: string[]): Promise<{ qemu: QemuProcess; port: number; dir: string }> {
   const dir = mkdtempSync(join(tmpdir(), "dinv-bench-"));
   const port = await freePort();
   const config = parseEnv({ DINV_DOCKER_PORT: String(port), DINV_ACCEL: "tcg", ...env }, { guestDir: GUEST_DIR });
@@ -77,9 +70,7 @@ export async function bareQemu(
   };
   const tsc = tscKhzFromCpuinfo(readFileSync("/proc/cpuinfo", "utf8"));
   if (tsc) plan.tscKhz = tsc;
-  const args = transform(buildQemuArgs(config, plan), dir, port);
-  await beforeStart();
-  const qemu = startQemu("qemu-system-x86_64", args, () => undefined, () => undefined);
+  const qemu = startQemu("qemu-system-x86_64", buildQemuArgs(config, plan), () => undefined, () => undefined);
   void qemu.exited.then(() => server.close());
   return { qemu, port, dir };
 }

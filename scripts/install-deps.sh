@@ -19,8 +19,6 @@ declare -A need=(
   # tests: a UDP echo server copied into a guest test image; the e2e engine's bridge
   [socat]=socat
   [ip]=iproute2
-  # bench/net.ts: passt against SLIRP
-  [passt]=passt
 )
 missing=()
 for tool in "${!need[@]}"; do
