@@ -70,6 +70,7 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
   let shareFs: "9p" | "virtiofs" = shareChoice.fs === "virtiofs" ? "virtiofs" : "9p";
 
   const run = (name: string) => join(config.runDir, name);
+  const virtiofsSockets = config.mounts.map((_, i) => run(`virtiofs-${i}.sock`));
   const plan = (accel: "kvm" | "tcg"): QemuPlan => ({
     accel,
     ...pre.guest,
@@ -79,7 +80,7 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
     qmpSocket: run("qmp.sock"),
     pidFile: run("qemu.pid"),
     shares: config.mounts.map((path, i) => ({ tag: shareTag(i), path })),
-    shareFs: shareFs === "virtiofs" ? { kind: "virtiofs", sockets: config.mounts.map((_, i) => run(`virtiofs-${i}.sock`)) } : { kind: "9p" },
+    shareFs: shareFs === "virtiofs" ? { kind: "virtiofs", sockets: virtiofsSockets } : { kind: "9p" },
     ...(pre.tscKhz ? { tscKhz: pre.tscKhz } : {}),
   });
   try {
@@ -117,8 +118,7 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
 
   let virtiofsd: VirtiofsdSet | undefined;
   if (shareChoice.fs === "virtiofs") {
-    const sockets = (plan("tcg").shareFs as { sockets: string[] }).sockets;
-    virtiofsd = new VirtiofsdSet(shareChoice.binary, config.mounts.map((path, i) => ({ tag: shareTag(i), path, socket: sockets[i]! })), log);
+    virtiofsd = new VirtiofsdSet(shareChoice.binary, config.mounts.map((path, i) => ({ tag: shareTag(i), path, socket: virtiofsSockets[i]! })), log);
     try {
       await virtiofsd.ensureRunning();
       log.info(`DINV_MOUNTS use virtio-fs (${config.mounts.length} virtiofsd)`);

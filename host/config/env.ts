@@ -69,6 +69,12 @@ const ports = text("").transform((s, ctx) => {
   return result.ok ? result.value : fail(ctx, result.reason);
 });
 
+/** A port 1-65535, or undefined when unset or empty. */
+const optionalPort = text("").transform((s, ctx) => {
+  if (!s) return undefined;
+  return /^\d+$/.test(s) && Number(s) >= 1 && Number(s) <= 65535 ? Number(s) : fail(ctx, "not a port 1-65535");
+});
+
 const dir = (def: string) =>
   text(def).transform((s, ctx) => {
     const reason = checkPath(s);
@@ -143,10 +149,7 @@ export function envSchema(defaults: { guestDir: string }) {
       DINV_VOLUME_DIR: dir("/volume"),
       DINV_RUN_DIR: dir("/run/dinv"),
       DINV_GUEST_DIR: dir(defaults.guestDir),
-      DINV_DOCKER_PORT: text("").transform((s, ctx) => {
-        if (!s) return undefined;
-        return /^\d+$/.test(s) && Number(s) >= 1 && Number(s) <= 65535 ? Number(s) : fail(ctx, "not a port 1-65535");
-      }),
+      DINV_DOCKER_PORT: optionalPort,
       // Same name and meaning as in docker:dind: set = TLS on 2376 with certificates generated there.
       DOCKER_TLS_CERTDIR: text("").transform((s, ctx) => {
         if (!s) return undefined;
@@ -163,10 +166,7 @@ export function envSchema(defaults: { guestDir: string }) {
         if (!s) return undefined;
         return /^\d+$/.test(s) && Number(s) <= MAX_UID ? Number(s) : fail(ctx, "not a gid");
       }),
-      DINV_CONTROL_PORT: text("").transform((s, ctx) => {
-        if (!s) return undefined;
-        return /^\d+$/.test(s) && Number(s) >= 1 && Number(s) <= 65535 ? Number(s) : fail(ctx, "not a port 1-65535");
-      }),
+      DINV_CONTROL_PORT: optionalPort,
       DINV_MOUNTS_FS: text("auto").pipe(z.enum(["auto", "virtiofs", "9p"], { message: "unknown mount transport" })),
       DINV_9P_OPTIONS: text("msize=512000,cache=mmap").transform((s, ctx) => {
         if (s === "none") return "";
