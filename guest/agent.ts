@@ -8,7 +8,7 @@ import type { HostMessage } from "../shared/protocol/host-messages.js";
 import type { StepName } from "../shared/protocol/status.js";
 import type { Transport } from "../shared/transport.js";
 import { StatusTracker, type Clock } from "./status.js";
-import { GuestStepError, type GuestSystem } from "./system/types.js";
+import { GuestStepError, type GuestSystem, type LogSink } from "./system/types.js";
 
 export interface AgentOptions {
   bootId: string;
@@ -36,6 +36,8 @@ export class Agent {
   private booting: Promise<void> | undefined;
   private stopping: Promise<void> | undefined;
   private initStartedMs: number | undefined;
+  /** dockerd is the agent's: started by it, or adopted from the guest init */
+  private dockerdOwned = false;
 
   constructor(
     private readonly system: GuestSystem,
@@ -107,18 +109,39 @@ export class Agent {
     this.status.succeed("agent", `agent ${this.options.version}`);
     this.status.start("config");
     this.status.succeed("config", `${config.disks.length} disk(s), ${config.shares.length} share(s)`);
+    const log: LogSink = (level, msg, source) => this.log(level, msg, source);
+    // The guest init may have mounted the docker disk and started dockerd already (early start).
+    const early = await this.system.earlyStart();
+    if (early?.state === "skipped") this.log("info", `the guest init left dockerd to the agent: ${early.reason}`);
+    const started = early?.state === "started" ? early : undefined;
     const ok =
       (await this.step("disks", async () => {
+        // Never race the init's script for a disk: without its result, do nothing.
+        if (early?.state === "invalid") throw new GuestStepError(`the guest init's early start gave no usable result: ${early.reason}`, "see the console lines in the launcher log; restart dinv");
         const done: string[] = [];
-        for (const disk of config.disks) done.push(`${disk.role}: ${await this.system.prepareDisk(disk)}`);
-        return done.join("; ");
+        for (const disk of config.disks) {
+          if (started && disk.role === "docker") done.push(`docker: ${started.detail} (by the guest init)`);
+          else done.push(`${disk.role}: ${await this.system.prepareDisk(disk)}`);
+        }
+        const onlyEarly = started && config.disks.length === 1;
+        return onlyEarly ? { detail: done.join("; "), startedMs: started.diskStartMs, endedMs: started.diskMs } : done.join("; ");
       })) &&
       (await this.step("mounts", async () => {
         for (const share of config.shares) await this.system.mountShare(share);
         return `${config.shares.length} share(s) mounted`;
       })) &&
       (await this.step("dockerd", async () => {
-        await this.system.startDockerd(config.dockerd, (level, msg, source) => this.log(level, msg, source));
+        if (started) {
+          const adoption = await this.system.adoptDockerd(config.dockerd, started.pid, log);
+          if (adoption.adopted) {
+            this.dockerdOwned = true;
+            return { detail: `started by the guest init (pid ${started.pid}), adopted`, startedMs: started.dockerdMs, endedMs: started.dockerdMs };
+          }
+          this.log("warn", `not adopting the dockerd the guest init started: ${adoption.reason}; starting another`);
+          await this.system.discardDockerd(started.pid, config.dockerd.shutdownTimeoutSeconds);
+        }
+        this.dockerdOwned = true;
+        await this.system.startDockerd(config.dockerd, log);
         return "started";
       })) &&
       (await this.step("ping", async () => {
@@ -182,11 +205,17 @@ export class Agent {
     void check();
   }
 
-  private async step(name: StepName, run: () => Promise<string>): Promise<boolean> {
+  /** One boot step; run may report times of its own (work the guest init did before the agent). */
+  private async step(name: StepName, run: () => Promise<string | { detail: string; startedMs: number; endedMs: number }>): Promise<boolean> {
     if (this.stopping) return false;
     this.status.start(name);
     try {
-      this.status.succeed(name, await run());
+      const result = await run();
+      if (typeof result === "string") this.status.succeed(name, result);
+      else {
+        this.status.start(name, result.startedMs);
+        this.status.succeed(name, result.detail, result.endedMs);
+      }
       return true;
     } catch (err) {
       this.status.fail(name, describe(err));
@@ -200,6 +229,12 @@ export class Agent {
     await this.booting;
     this.status.start("shutdown");
     try {
+      // A dockerd the guest init started that the boot never took over (stopped before the
+      // config came): it holds the docker disk, so it goes first.
+      if (!this.dockerdOwned) {
+        const early = await this.system.earlyStart();
+        if (early?.state === "started") await this.system.discardDockerd(early.pid, timeoutSeconds);
+      }
       const stopped = await this.system.stopDockerd(timeoutSeconds);
       const unmounted = await this.system.unmountAll();
       this.status.succeed("shutdown", `${stopped}; ${unmounted}`);

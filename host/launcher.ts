@@ -2,10 +2,11 @@
 // watchdogs, and a graceful stop on SIGINT/SIGTERM/`dinv stop` with bounded escalation.
 
 import { spawn } from "node:child_process";
-import { mkdir } from "node:fs/promises";
+import { mkdir, rm } from "node:fs/promises";
 import { hostname, networkInterfaces } from "node:os";
 import { join } from "node:path";
 import { listenAgent } from "./agent/channel.js";
+import { bootInitrd } from "./boot/initrd.js";
 import { GuestSession } from "./agent/session.js";
 import { bootTimeline } from "./agent/timeline.js";
 import { ConfigError, parseEnv, type HostConfig } from "./config/env.js";
@@ -70,10 +71,12 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
   let shareFs: "9p" | "virtiofs" = shareChoice.fs === "virtiofs" ? "virtiofs" : "9p";
 
   const run = (name: string) => join(config.runDir, name);
+  let initrd = pre.guest.initrd;
   const virtiofsSockets = config.mounts.map((_, i) => run(`virtiofs-${i}.sock`));
   const plan = (accel: "kvm" | "tcg"): QemuPlan => ({
     accel,
     ...pre.guest,
+    initrd,
     dockerDisk: join(config.dockerDir, "docker.qcow2"),
     ...(config.volume ? { volumeDisk: join(config.volumeDir, "volume.qcow2") } : {}),
     agentSocket: run("agent.sock"),
@@ -152,7 +155,9 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
   }
 
   const state = new LauncherState(config);
-  const session = new GuestSession(guestConfigFor(config, tls, shareFs), log);
+  const guestConfig = guestConfigFor(config, tls, shareFs);
+  initrd = await bootInitrd(pre.guest.initrd, config.runDir, guestConfig, config.earlyStart, log);
+  const session = new GuestSession(guestConfig, log);
   let qemu: QemuProcess | undefined;
   let accel: "kvm" | "tcg" = choice.accel === "kvm" ? "kvm" : "tcg";
   let lastPhase = "";
@@ -254,6 +259,7 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
   const cleanup = async () => {
     clearInterval(heartbeat);
     await virtiofsd?.stop();
+    await rm(run("initrd.cpio"), { force: true });
     await runDir.release();
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);

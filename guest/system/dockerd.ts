@@ -1,47 +1,15 @@
-// dockerd in the guest: configuration, start, readiness probe over its unix socket, stop.
+// dockerd in the guest: configuration, start (or adoption of the init's), readiness probe over its unix socket, stop.
 
 import { request } from "node:http";
 import { watch, type FSWatcher } from "node:fs";
-import { access, chown, mkdir, writeFile } from "node:fs/promises";
-import { execa, type ResultPromise } from "execa";
-import { GUEST_DOCKER_ROOT } from "../../shared/constants.js";
+import { access, chown, mkdir, readFile, writeFile } from "node:fs/promises";
+import { execa } from "execa";
+import { DAEMON_JSON, DOCKER_SOCKET, EARLY_CONTAINERD, TLS_DIR, daemonJson } from "../../shared/daemon-config.js";
 import type { DockerdSpec } from "../../shared/protocol/guest-config.js";
+import { adoptProcess, followFile } from "./adopted.js";
+import { EARLY_DOCKERD_LOG } from "./early.js";
 import type { LogSink } from "./types.js";
 import { GuestStepError } from "./types.js";
-
-export const DOCKER_SOCKET = "/var/run/docker.sock";
-const DAEMON_JSON = "/etc/docker/daemon.json";
-/** Where the server's TLS files go: /etc is the RAM-backed overlay, gone at power-off. */
-export const TLS_DIR = "/etc/docker/tls";
-
-/**
- * Networks `docker network create` takes in the guest: outside the host's usual 172.17.0.0/16 and
- * the default bridge 172.19.0.0/16, so user-defined networks collide with neither.
- */
-export const DEFAULT_ADDRESS_POOLS = [{ base: "172.24.0.0/13", size: 24 }];
-
-/** Socket of the containerd the guest init starts early (see alpine/rootfs/usr/lib/dinv/prep). */
-export const EARLY_CONTAINERD = "/run/containerd/containerd.sock";
-
-/**
- * daemon.json: dinv's defaults, the user's keys over them, dinv's own on top (hosts and bridge
- * stay dinv's). With `containerd`, dockerd uses that one instead of starting its own. Pure.
- */
-export function daemonConfig(spec: DockerdSpec, containerd?: string): Record<string, unknown> {
-  return {
-    "default-address-pools": DEFAULT_ADDRESS_POOLS,
-    ...spec.daemonConfig,
-    ...(containerd ? { containerd } : {}),
-    hosts: [`unix://${DOCKER_SOCKET}`, `tcp://0.0.0.0:${spec.tcpPort}`],
-    // Explicit tls=false when plain: dockerd 20.10 otherwise sleeps 15 s to warn about a plain TCP socket.
-    ...(spec.tls
-      ? { tls: true, tlsverify: true, tlscacert: `${TLS_DIR}/ca.pem`, tlscert: `${TLS_DIR}/cert.pem`, tlskey: `${TLS_DIR}/key.pem` }
-      : { tls: false }),
-    bip: spec.bip,
-    "shutdown-timeout": spec.shutdownTimeoutSeconds,
-    "data-root": GUEST_DOCKER_ROOT,
-  };
-}
 
 /**
  * Level at which one dockerd log line (logrus text: level=info msg=...) reaches the launcher log.
@@ -54,11 +22,21 @@ export function dockerdLevel(line: string): "debug" | "info" | "warn" | "error" 
   return "debug";
 }
 
+/** A dockerd the agent runs: spawned by it, or started by the guest init and adopted. */
+interface DockerdProcess {
+  exited: Promise<string>;
+  running(): boolean;
+  kill(signal: NodeJS.Signals): void;
+}
+
 export class Dockerd {
-  private child: ResultPromise | undefined;
+  private proc: DockerdProcess | undefined;
   private exited: Promise<string> | undefined;
+  private stopFollowing: (() => void) | undefined;
 
   async start(spec: DockerdSpec, log: LogSink): Promise<void> {
+    this.stopFollowing?.();
+    this.stopFollowing = undefined;
     await mkdir("/etc/docker", { recursive: true });
     if (spec.tls) {
       await mkdir(TLS_DIR, { recursive: true, mode: 0o700 });
@@ -68,7 +46,7 @@ export class Dockerd {
     }
     const early = await access(EARLY_CONTAINERD).then(() => EARLY_CONTAINERD, () => undefined);
     if (!early) log("info", "early containerd not up; dockerd starts its own", "agent");
-    await writeFile(DAEMON_JSON, JSON.stringify(daemonConfig(spec, early), null, 2));
+    await writeFile(DAEMON_JSON, daemonJson(spec, early));
     const child = execa("dockerd", ["--config-file", DAEMON_JSON], {
       reject: false,
       stdin: "ignore",
@@ -85,9 +63,39 @@ export class Dockerd {
         for (const line of lines) if (line.trim()) log(dockerdLevel(line), line, "dockerd");
       });
     }
-    this.child = child;
-    this.exited = child.then((r) => {
-      const how = r.signal ? `signal ${r.signal}` : `exit code ${r.exitCode ?? "unknown"}`;
+    const exited = child.then((r) => (r.signal ? `signal ${r.signal}` : `exit code ${r.exitCode ?? "unknown"}`));
+    this.use({ exited, running: () => child.exitCode === null && child.signalCode === null, kill: (sig) => child.kill(sig) }, spec, log);
+  }
+
+  /**
+   * Take over the dockerd the guest init started, if it runs with the configuration this spec
+   * renders; otherwise say why not (the caller then stops it and starts its own).
+   */
+  async adopt(spec: DockerdSpec, pid: number, log: LogSink): Promise<{ adopted: true } | { adopted: false; reason: string }> {
+    const written = await readFile(DAEMON_JSON, "utf8").catch(() => "");
+    if (written !== daemonJson(spec, EARLY_CONTAINERD)) return { adopted: false, reason: "its daemon.json differs from the configuration the launcher sent" };
+    const proc = await adoptProcess(pid);
+    if (!proc) return { adopted: false, reason: `pid ${pid} is not running` };
+    this.stopFollowing = followFile(EARLY_DOCKERD_LOG, (line) => log(dockerdLevel(line), line, "dockerd"));
+    this.use(proc, spec, log);
+    return { adopted: true };
+  }
+
+  /** Stop a dockerd the agent will not adopt (the init started it with other settings). */
+  static async discard(pid: number, timeoutSeconds: number): Promise<void> {
+    const proc = await adoptProcess(pid);
+    if (!proc) return;
+    proc.kill("SIGTERM");
+    // As in stop(): the containers' timeout, then a little for dockerd's own teardown.
+    const bound = (timeoutSeconds + 15) * 1000;
+    const done = await Promise.race([proc.exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), bound))]);
+    if (!done) proc.kill("SIGKILL");
+    await proc.exited;
+  }
+
+  private use(proc: DockerdProcess, spec: DockerdSpec, log: LogSink): void {
+    this.proc = proc;
+    this.exited = proc.exited.then((how) => {
       log("warn", `dockerd exited (${how})`, "agent");
       return how;
     });
@@ -140,18 +148,20 @@ export class Dockerd {
   }
 
   async stop(timeoutSeconds: number): Promise<string> {
-    const child = this.child;
-    if (!child || child.exitCode !== null) return "dockerd was not running";
+    const proc = this.proc;
+    if (!proc || !proc.running()) return "dockerd was not running";
     const started = Date.now();
-    child.kill("SIGTERM");
+    proc.kill("SIGTERM");
     // dockerd gives containers timeoutSeconds, then needs a little for its own teardown.
     const bound = (timeoutSeconds + 15) * 1000;
     const done = await Promise.race([this.exited!.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), bound))]);
     if (!done) {
-      child.kill("SIGKILL");
+      proc.kill("SIGKILL");
       await this.exited;
+      this.stopFollowing?.();
       return `dockerd killed after ${bound / 1000} s`;
     }
+    this.stopFollowing?.();
     return `dockerd stopped in ${((Date.now() - started) / 1000).toFixed(1)} s`;
   }
 }

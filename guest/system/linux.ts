@@ -6,9 +6,10 @@ import { GUEST_DOCKER_ROOT } from "../../shared/constants.js";
 import type { DiskSpec, DockerdSpec, ShareSpec } from "../../shared/protocol/guest-config.js";
 import { prepareDisk } from "./disk.js";
 import { Dockerd } from "./dockerd.js";
+import { waitEarlyStart } from "./early.js";
 import { run } from "./exec.js";
 import { mountShare, unmountAll } from "./mounts.js";
-import { GuestStepError, type GuestSystem, type LogSink, type PrepResult } from "./types.js";
+import { GuestStepError, type EarlyStartResult, type GuestSystem, type LogSink, type PrepResult } from "./types.js";
 
 const RUN_DIR = "/run/dinv";
 
@@ -42,6 +43,18 @@ export class LinuxSystem implements GuestSystem {
   async mountShare(spec: ShareSpec): Promise<void> {
     await mountShare(spec);
     this.mounted.push(spec.mountPoint);
+  }
+
+  earlyStart(): Promise<EarlyStartResult | undefined> {
+    return waitEarlyStart();
+  }
+
+  adoptDockerd(spec: DockerdSpec, pid: number, log: LogSink): Promise<{ adopted: true } | { adopted: false; reason: string }> {
+    return this.dockerd.adopt(spec, pid, log);
+  }
+
+  discardDockerd(pid: number, timeoutSeconds: number): Promise<void> {
+    return Dockerd.discard(pid, timeoutSeconds);
   }
 
   startDockerd(spec: DockerdSpec, log: LogSink): Promise<void> {

@@ -7,10 +7,20 @@ import { GuestStepError } from "./types.js";
 
 export async function mountShare(spec: ShareSpec): Promise<void> {
   await mkdir(spec.mountPoint, { recursive: true });
+  // The transport's modules are not loaded at boot (a guest without shares never needs them).
+  const loaded = await run("modprobe", ["-a", ...shareModules(spec)]);
+  if (loaded.exitCode !== 0) {
+    throw new GuestStepError(`cannot load the ${spec.fs} modules for share ${spec.tag}: ${loaded.stderr.trim()}`);
+  }
   const result = await run("mount", shareMountArgs(spec));
   if (result.exitCode !== 0) {
     throw new GuestStepError(`cannot mount share ${spec.tag} on ${spec.mountPoint}: ${result.stderr.trim()}`);
   }
+}
+
+/** Kernel modules a share's transport needs (the 9p filesystem does not pull in its virtio transport). Pure. */
+export function shareModules(spec: Pick<ShareSpec, "fs">): string[] {
+  return spec.fs === "virtiofs" ? ["virtiofs"] : ["9pnet_virtio", "9p"];
 }
 
 /** mount(8) arguments for one share. Pure. */

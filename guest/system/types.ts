@@ -22,6 +22,12 @@ export interface PrepResult {
   detail: string;
 }
 
+/** What the guest init's early start of dockerd did (alpine/rootfs/usr/lib/dinv/early-dockerd). */
+export type EarlyStartResult =
+  | { state: "started"; pid: number; diskStartMs: number; diskMs: number; dockerdMs: number; detail: string }
+  | { state: "skipped"; reason: string }
+  | { state: "invalid"; reason: string };
+
 export interface GuestSystem {
   /** Wait for the init script's prerequisites (modules, cgroups, network). */
   waitPrep(): Promise<PrepResult>;
@@ -29,6 +35,12 @@ export interface GuestSystem {
   prepareDisk(spec: DiskSpec): Promise<string>;
   /** Mount one shared folder. */
   mountShare(spec: ShareSpec): Promise<void>;
+  /** The init's early start of dockerd: undefined when the launcher asked for none. */
+  earlyStart(): Promise<EarlyStartResult | undefined>;
+  /** Take over the dockerd the init started, if it runs with this spec's configuration. */
+  adoptDockerd(spec: DockerdSpec, pid: number, log: LogSink): Promise<{ adopted: true } | { adopted: false; reason: string }>;
+  /** Stop a dockerd the init started that will not be adopted (its containers get timeoutSeconds). */
+  discardDockerd(pid: number, timeoutSeconds: number): Promise<void>;
   /** Write dockerd's configuration and start it. */
   startDockerd(spec: DockerdSpec, log: LogSink): Promise<void>;
   /** Wait until dockerd answers /_ping on its socket; returns its version. */

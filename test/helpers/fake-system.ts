@@ -1,6 +1,6 @@
 // A scripted guest OS for agent tests: records calls, fails where told.
 
-import { GuestStepError, type GuestSystem, type PrepResult } from "../../guest/system/types.js";
+import { GuestStepError, type EarlyStartResult, type GuestSystem, type PrepResult } from "../../guest/system/types.js";
 import type { DiskSpec } from "../../shared/protocol/guest-config.js";
 
 export class FakeSystem implements GuestSystem {
@@ -8,6 +8,10 @@ export class FakeSystem implements GuestSystem {
   foreignDisk = false;
   dockerdFails = false;
   poweredOff = false;
+  /** what the guest init's early start did (undefined: the launcher asked for none) */
+  early: EarlyStartResult | undefined;
+  /** why adoption fails, if it should */
+  adoptRefusal: string | undefined;
 
   async waitPrep(): Promise<PrepResult> {
     this.calls.push("prep");
@@ -20,6 +24,17 @@ export class FakeSystem implements GuestSystem {
   }
   async mountShare(spec: { tag: string }): Promise<void> {
     this.calls.push(`share:${spec.tag}`);
+  }
+  async earlyStart(): Promise<EarlyStartResult | undefined> {
+    this.calls.push("early");
+    return this.early;
+  }
+  async adoptDockerd(_spec: unknown, pid: number): Promise<{ adopted: true } | { adopted: false; reason: string }> {
+    this.calls.push(`adopt:${pid}`);
+    return this.adoptRefusal ? { adopted: false, reason: this.adoptRefusal } : { adopted: true };
+  }
+  async discardDockerd(pid: number, timeoutSeconds: number): Promise<void> {
+    this.calls.push(`discard:${pid}:${timeoutSeconds}`);
   }
   async startDockerd(): Promise<void> {
     this.calls.push("dockerd");

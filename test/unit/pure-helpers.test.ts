@@ -5,7 +5,7 @@ import { parsePortList, parsePathList } from "../../host/config/lists.js";
 import { planDisk } from "../../host/disk/images.js";
 import { interpretBlkid } from "../../guest/system/disk.js";
 import { unmountOrder } from "../../guest/system/mounts.js";
-import { daemonConfig } from "../../guest/system/dockerd.js";
+import { daemonConfig } from "../../shared/daemon-config.js";
 import { parsePrepResult } from "../../guest/system/linux.js";
 import { tscKhzFromCpuinfo } from "../../host/preflight.js";
 import { bootTimeline } from "../../host/agent/timeline.js";

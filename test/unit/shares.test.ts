@@ -6,7 +6,7 @@ import { chooseShareFs } from "../../host/share/choose.js";
 import { virtiofsdArgs } from "../../host/share/virtiofsd.js";
 import { buildQemuArgs } from "../../host/qemu/args.js";
 import { guestConfigFor } from "../../host/guest-config.js";
-import { shareMountArgs } from "../../guest/system/mounts.js";
+import { shareModules, shareMountArgs } from "../../guest/system/mounts.js";
 import { makeConfig, makePlan } from "../helpers/make-config.js";
 
 const usable = { binary: "/usr/lib/qemu/virtiofsd", unshareFs: true };
@@ -66,4 +66,7 @@ test("the guest is told the transport; 9p options only reach 9p mounts", () => {
   assert.deepEqual(shareMountArgs(vfs), ["-t", "virtiofs", "dinv0", "/a"]);
   const ninep = guestConfigFor(config).shares[0]!;
   assert.deepEqual(shareMountArgs(ninep), ["-t", "9p", "-o", "trans=virtio,version=9p2000.L,msize=512000", "dinv0", "/a"]);
+  // Loaded on demand, not at boot: 9p needs its virtio transport named, virtio-fs is one module.
+  assert.deepEqual(shareModules(vfs), ["virtiofs"]);
+  assert.deepEqual(shareModules(ninep), ["9pnet_virtio", "9p"]);
 });

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ensureTlsMaterial, leafExtensions, serverSans } from "../../host/tls/certs.js";
 import { guestConfigFor } from "../../host/guest-config.js";
-import { daemonConfig } from "../../guest/system/dockerd.js";
+import { daemonConfig } from "../../shared/daemon-config.js";
 import { GuestConfigSchema } from "../../shared/protocol/guest-config.js";
 import { makeConfig } from "../helpers/make-config.js";
 

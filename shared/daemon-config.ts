@@ -1,0 +1,46 @@
+// The guest dockerd's daemon.json, rendered from the DockerdSpec. Pure. Shared because both the
+// agent (when it starts dockerd) and the launcher (for the early start from the guest init, see
+// host/boot/early-boot.ts) render it, and the agent checks the two agree before adopting.
+
+import { GUEST_DOCKER_ROOT } from "./constants.js";
+import type { DockerdSpec } from "./protocol/guest-config.js";
+
+/** The guest dockerd's unix socket. */
+export const DOCKER_SOCKET = "/var/run/docker.sock";
+/** Where the guest keeps daemon.json (the RAM-backed overlay). */
+export const DAEMON_JSON = "/etc/docker/daemon.json";
+/** Where the server's TLS files go: /etc is the RAM-backed overlay, gone at power-off. */
+export const TLS_DIR = "/etc/docker/tls";
+/** Socket of the containerd the guest init starts early (see alpine/rootfs/usr/lib/dinv/prep). */
+export const EARLY_CONTAINERD = "/run/containerd/containerd.sock";
+
+/**
+ * Networks `docker network create` takes in the guest: outside the host's usual 172.17.0.0/16 and
+ * the default bridge 172.19.0.0/16, so user-defined networks collide with neither.
+ */
+export const DEFAULT_ADDRESS_POOLS = [{ base: "172.24.0.0/13", size: 24 }];
+
+/**
+ * daemon.json: dinv's defaults, the user's keys over them, dinv's own on top (hosts and bridge
+ * stay dinv's). With `containerd`, dockerd uses that one instead of starting its own.
+ */
+export function daemonConfig(spec: DockerdSpec, containerd?: string): Record<string, unknown> {
+  return {
+    "default-address-pools": DEFAULT_ADDRESS_POOLS,
+    ...spec.daemonConfig,
+    ...(containerd ? { containerd } : {}),
+    hosts: [`unix://${DOCKER_SOCKET}`, `tcp://0.0.0.0:${spec.tcpPort}`],
+    // Explicit tls=false when plain: dockerd 20.10 otherwise sleeps 15 s to warn about a plain TCP socket.
+    ...(spec.tls
+      ? { tls: true, tlsverify: true, tlscacert: `${TLS_DIR}/ca.pem`, tlscert: `${TLS_DIR}/cert.pem`, tlskey: `${TLS_DIR}/key.pem` }
+      : { tls: false }),
+    bip: spec.bip,
+    "shutdown-timeout": spec.shutdownTimeoutSeconds,
+    "data-root": GUEST_DOCKER_ROOT,
+  };
+}
+
+/** daemon.json's exact text, so two renderings can be compared byte for byte. */
+export function daemonJson(spec: DockerdSpec, containerd?: string): string {
+  return `${JSON.stringify(daemonConfig(spec, containerd), null, 2)}\n`;
+}
