@@ -1,14 +1,15 @@
 // npm run bench: every benchmark, a table, or one JSON object with --json.
 // Keys: ready_ratio (dinv / naive baseline ready time, medians; lower is better), mount_ratio
 // (original 9p / dinv's default mount transport, virtio-fs, on small files; higher is better;
-// mount_ratio_9p the same for dinv's tuned 9p, its fallback), net_ratio (fastest offered
-// port-forward path / SLIRP: null until a faster path exists), idle_rss_mb (QEMU RSS, 512M guest).
+// mount_ratio_9p the same for dinv's tuned 9p, its fallback), net_ratio (port-forward throughput,
+// passt / SLIRP: null when passt cannot run here), idle_rss_mb (QEMU RSS, 512M guest).
 
 import { parseArgs } from "node:util";
 import { benchReady } from "./ready.js";
 import { benchMounts } from "./mounts.js";
 import { benchMemory } from "./memory.js";
 import { benchApi } from "./api.js";
+import { benchNet } from "./net.js";
 import { table } from "./lib.js";
 
 const { values } = parseArgs({ options: { json: { type: "boolean", default: false }, runs: { type: "string", default: "5" } } });
@@ -21,6 +22,7 @@ const ready = await benchReady(Number(values.runs), log);
 const mounts = await benchMounts([ORIGINAL, TUNED, VIRTIOFS], log);
 const memory = await benchMemory(["512M", "2G"], log);
 const api = await benchApi(log);
+const net = await benchNet(log);
 
 const smallFiles = (variant: string) => Number((mounts[ORIGINAL]!.small_files_write! / mounts[variant]!.small_files_write!).toFixed(2));
 const mount_ratio = smallFiles(VIRTIOFS);
@@ -29,12 +31,13 @@ const summary = {
   ready_ratio: ready.ready_ratio,
   mount_ratio,
   mount_ratio_9p,
-  net_ratio: null,
+  net_ratio: net.net_ratio,
   idle_rss_mb: memory[0]!.qemu_rss_mb,
   ready,
   mounts,
   memory,
   api,
+  net,
 };
 if (values.json) console.log(JSON.stringify(summary));
 else {
@@ -45,6 +48,8 @@ else {
     ["small-file write, tuned 9p, ms", mounts[TUNED]!.small_files_write!, mounts[ORIGINAL]!.small_files_write!, mount_ratio_9p],
     ["QEMU RSS idle, 512M guest, MB", memory[0]!.qemu_rss_mb, 512, memory[0]!.rss_per_guest_ram],
     ["QEMU RSS idle, 2G guest, MB", memory[1]!.qemu_rss_mb, 2048, memory[1]!.rss_per_guest_ram],
-    ["docker import via SLIRP, MiB/s", api.slirp_import_mib_s, api.local_read_mib_s, Number((api.slirp_import_mib_s / api.local_read_mib_s).toFixed(3))],
+    ["docker import via passt, MiB/s", api.passt_import_mib_s ?? "-", api.slirp_import_mib_s, api.passt_ratio ?? "-"],
+    ["port forward GET 64 MiB, passt, MiB/s", net.passt.throughput_mib_s ?? "-", net.slirp.throughput_mib_s ?? "-", net.net_ratio ?? "-"],
+    ["port forward GET small, passt, ms", net.passt.latency_ms ?? "-", net.slirp.latency_ms ?? "-", net.latency_ratio ?? "-"],
   ]));
 }

@@ -3,7 +3,6 @@
 
 import { spawn } from "node:child_process";
 import { mkdir, rm } from "node:fs/promises";
-import { hostname, networkInterfaces } from "node:os";
 import { join } from "node:path";
 import { listenAgent } from "./agent/channel.js";
 import { bootInitrd } from "./boot/initrd.js";
@@ -22,10 +21,9 @@ import type { QemuProcess } from "./qemu/process.js";
 import { pingDocker, type DockerEndpoint } from "./proxy/docker-endpoint.js";
 import { serveDockerSocket } from "./proxy/docker-socket.js";
 import { chooseShareFs } from "./share/choose.js";
-import { VirtiofsdError, VirtiofsdSet } from "./share/virtiofsd.js";
-import { ensureTlsMaterial, serverSans, TlsError, type TlsMaterial } from "./tls/certs.js";
 import { bootWithWatchdog } from "./vm/boot.js";
 import { claimRunDir, RunDirBusy } from "./vm/run-dir.js";
+import { startSideServices } from "./vm/side-services.js";
 import { forceQuit, stopVm } from "./vm/stop.js";
 
 /** How often the launcher asks the agent for its status, and how long a silence it tolerates, ms. */
@@ -69,6 +67,7 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
   if (choice.accel === "tcg" && choice.warning) log.warn(`WARNING: ${choice.warning}`);
   if (shareChoice.fs === "9p" && shareChoice.warning) log.warn(shareChoice.warning);
   let shareFs: "9p" | "virtiofs" = shareChoice.fs === "virtiofs" ? "virtiofs" : "9p";
+  let net: QemuPlan["net"] = { kind: "slirp" };
 
   const run = (name: string) => join(config.runDir, name);
   let initrd = pre.guest.initrd;
@@ -84,6 +83,7 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
     pidFile: run("qemu.pid"),
     shares: config.mounts.map((path, i) => ({ tag: shareTag(i), path })),
     shareFs: shareFs === "virtiofs" ? { kind: "virtiofs", sockets: virtiofsSockets } : { kind: "9p" },
+    net,
     ...(pre.tscKhz ? { tscKhz: pre.tscKhz } : {}),
   });
   try {
@@ -119,40 +119,15 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
     return EXIT.config;
   }
 
-  let virtiofsd: VirtiofsdSet | undefined;
-  if (shareChoice.fs === "virtiofs") {
-    virtiofsd = new VirtiofsdSet(shareChoice.binary, config.mounts.map((path, i) => ({ tag: shareTag(i), path, socket: virtiofsSockets[i]! })), log);
-    try {
-      await virtiofsd.ensureRunning();
-      log.info(`DINV_MOUNTS use virtio-fs (${config.mounts.length} virtiofsd)`);
-    } catch (err) {
-      await virtiofsd.stop();
-      virtiofsd = undefined;
-      if (!(err instanceof VirtiofsdError)) throw err;
-      if (config.mountsFs === "virtiofs") {
-        await runDir.release();
-        log.error(`DINV_MOUNTS_FS=virtiofs: ${err.message}`);
-        return EXIT.config;
-      }
-      log.warn(`DINV_MOUNTS use 9p, not virtio-fs: ${err.message}`);
-      shareFs = "9p";
-    }
+  const services = await startSideServices(config, shareChoice, { run, virtiofsSockets }, log);
+  if (typeof services === "string") {
+    await runDir.release();
+    log.error(services);
+    return EXIT.config;
   }
-
-  let tls: TlsMaterial | undefined;
-  if (config.tls) {
-    try {
-      const addresses = Object.values(networkInterfaces()).flatMap((list) => (list ?? []).filter((a) => a.family === "IPv4").map((a) => a.address));
-      tls = await ensureTlsMaterial(config.tls.certDir, { sans: serverSans(hostname(), [config.bindAddr, ...addresses]), clientOwner: config.dockerSock });
-      log.info(`docker API requires TLS on port ${config.dockerPort}; client certificates in ${tls.clientDir}`);
-    } catch (err) {
-      await runDir.release();
-      await virtiofsd?.stop();
-      if (!(err instanceof TlsError)) throw err;
-      log.error(err.message);
-      return EXIT.config;
-    }
-  }
+  const { tls } = services;
+  shareFs = services.shareFs;
+  net = services.net;
 
   const state = new LauncherState(config);
   const guestConfig = guestConfigFor(config, tls, shareFs);
@@ -258,7 +233,7 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
   }, HEARTBEAT_MS);
   const cleanup = async () => {
     clearInterval(heartbeat);
-    await virtiofsd?.stop();
+    await services.stop();
     await rm(run("initrd.cpio"), { force: true });
     await runDir.release();
     process.off("SIGINT", onSignal);
@@ -272,8 +247,7 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
   const booted = await bootWithWatchdog({
     qemuBinary,
     argsFor: (a) => buildQemuArgs(config, plan(a)),
-    // A virtiofsd serves one QEMU: a retried boot needs fresh ones.
-    beforeStart: async () => virtiofsd?.ensureRunning(),
+    beforeStart: () => services.beforeStart(),
     accel,
     helloSince: (since) => !!session.hello && session.hello.receivedAt >= since,
     stopping: () => stopping,

@@ -16,6 +16,8 @@ declare -A need=(
   [blkid]=util-linux
   # DOCKER_TLS_CERTDIR: certificates for the docker API
   [openssl]=openssl
+  # DINV_NET=passt and its benchmark
+  [passt]=passt
   # tests: a UDP echo server copied into a guest test image; the e2e engine's bridge
   [socat]=socat
   [ip]=iproute2

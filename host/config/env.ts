@@ -34,6 +34,7 @@ export const ALLOWED: Record<string, string> = {
   DINV_BIP: "the guest docker bridge as address/prefix, e.g. 172.19.0.1/16 (default 172.19.0.1/16)",
   DINV_CONTROL_GID: "a gid that may use the control socket DINV_RUN_DIR/control.sock (mode 0660; default: the launcher's group)",
   DINV_CONTROL_PORT: "a TCP port on 127.0.0.1 where the control API also listens (default none)",
+  DINV_NET: "slirp or passt: the guest's user-mode network and port forwards (default slirp; passt is faster and needs unshare, see the README)",
   DINV_EARLY_START: "on or off: the guest init starts dockerd before the agent is up, when nothing must be mounted first (default on)",
   DINV_MOUNTS_FS: "auto, virtiofs or 9p: how DINV_MOUNTS reach the guest (default auto: virtio-fs when virtiofsd can run, else 9p)",
   DINV_9P_OPTIONS: "extra 9p mount options for DINV_MOUNTS, comma-separated, from msize, cache, access, posixacl, noatime (default msize=512000,cache=mmap; \"none\" for the kernel defaults)",
@@ -168,6 +169,7 @@ export function envSchema(defaults: { guestDir: string }) {
         return /^\d+$/.test(s) && Number(s) <= MAX_UID ? Number(s) : fail(ctx, "not a gid");
       }),
       DINV_CONTROL_PORT: optionalPort,
+      DINV_NET: text("slirp").pipe(z.enum(["slirp", "passt"], { message: "unknown network" })),
       DINV_EARLY_START: text("on").pipe(z.enum(["on", "off"], { message: "must be on or off" })),
       DINV_MOUNTS_FS: text("auto").pipe(z.enum(["auto", "virtiofs", "9p"], { message: "unknown mount transport" })),
       DINV_9P_OPTIONS: text("msize=512000,cache=mmap").transform((s, ctx) => {
@@ -223,6 +225,7 @@ export function envSchema(defaults: { guestDir: string }) {
       ninepOptions: env.DINV_9P_OPTIONS,
       mountsFs: env.DINV_MOUNTS_FS,
       earlyStart: env.DINV_EARLY_START === "on",
+      net: env.DINV_NET,
       control: { gid: env.DINV_CONTROL_GID, tcpPort: env.DINV_CONTROL_PORT },
       daemonConfig: {
         ...env.DINV_DOCKERD_CONFIG,

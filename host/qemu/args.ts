@@ -3,7 +3,7 @@
 import { AGENT_PORT_NAME, DISK_SERIAL } from "../../shared/constants.js";
 import { formatSize } from "../config/size.js";
 import type { HostConfig } from "../config/env.js";
-import { guestDockerPort } from "../guest-config.js";
+import { forwardsOf, slirpHostfwd } from "../net/forwards.js";
 
 export interface QemuPlan {
   accel: "kvm" | "tcg";
@@ -23,6 +23,8 @@ export interface QemuPlan {
   extraCmdline?: string[];
   /** DINV_MOUNTS: tag and launcher-side directory */
   shares: { tag: string; path: string }[];
+  /** the guest's network: QEMU's SLIRP (default), or passt over its socket */
+  net?: { kind: "slirp" } | { kind: "passt"; socket: string };
   /** how shares reach the guest; virtiofs needs each share's virtiofsd socket */
   shareFs?: { kind: "9p" } | { kind: "virtiofs"; sockets: string[] };
 }
@@ -92,12 +94,12 @@ export function buildQemuArgs(config: HostConfig, plan: QemuPlan): string[] {
     push("-device", `${dev("blk")},drive=volume,serial=${DISK_SERIAL.volume}`);
   }
 
-  const forwards = [
-    `hostfwd=tcp:${config.bindAddr}:${config.dockerPort}-:${guestDockerPort(config)}`,
-    ...config.tcpPorts.map((p) => `hostfwd=tcp:${config.bindAddr}:${p}-:${p}`),
-    ...config.udpPorts.map((p) => `hostfwd=udp:${config.bindAddr}:${p}-:${p}`),
-  ];
-  push("-netdev", ["user,id=net0", ...forwards].join(","));
+  if (plan.net?.kind === "passt") {
+    // passt listens; QEMU 7.2 connects once, at start (passt holds the port forwards).
+    push("-netdev", `stream,id=net0,server=off,addr.type=unix,addr.path=${qemuEscape(plan.net.socket)}`);
+  } else {
+    push("-netdev", ["user,id=net0", ...forwardsOf(config).map(slirpHostfwd)].join(","));
+  }
   push("-device", `${dev("net")},netdev=net0`);
 
   // The launcher listens first; QEMU connects and retries every second if the launcher restarts.

@@ -40,7 +40,11 @@ describe("walking skeleton and control API: boot, docker, clean stop, persistenc
     assert.ok(ready, "a 'dinv ready' log line");
     assert.match(ready!.msg, new RegExp(`tcp://127\\.0\\.0\\.1:${dinv.env.DINV_DOCKER_PORT}`));
     const t = state.timeline!;
-    assert.ok(t.kernel! < t.init! && t.init! < t.hello! && t.hello! <= t.disksMounted! && t.disksMounted! <= t.dockerdStarted! && t.dockerdStarted! < t.ready!, JSON.stringify(t));
+    // Early start (defaults: no volume, no shares): the guest init mounts the disk and starts
+    // dockerd before the agent's hello; the agent adopts that dockerd.
+    assert.ok(t.kernel! < t.init! && t.init! < t.disksMounted! && t.disksMounted! <= t.dockerdStarted! && t.dockerdStarted! < t.ready! && t.hello! < t.ready!, JSON.stringify(t));
+    assert.match(state.steps.find((s) => s.name === "disks")?.detail ?? "", /docker: (formatted blank disk|mounted existing ext4).*\(by the guest init\)/);
+    assert.match(state.steps.find((s) => s.name === "dockerd")?.detail ?? "", /started by the guest init \(pid \d+\), adopted/);
   });
 
   test("under this machine's KVM (no vmx/svm), auto ends on TCG with a loud warning", (t) => {

@@ -1,0 +1,28 @@
+// The port forwards from the launcher side into the guest, for whichever user-mode network runs
+// them (QEMU's SLIRP hostfwd or passt -t/-u). Pure.
+
+import type { HostConfig } from "../config/env.js";
+import { guestDockerPort } from "../guest-config.js";
+
+export interface Forward {
+  proto: "tcp" | "udp";
+  /** launcher-side address to listen on */
+  bind: string;
+  hostPort: number;
+  guestPort: number;
+}
+
+export function forwardsOf(config: Pick<HostConfig, "bindAddr" | "dockerPort" | "tcpPorts" | "udpPorts" | "tls">): Forward[] {
+  const same = (proto: "tcp" | "udp") => (p: number): Forward => ({ proto, bind: config.bindAddr, hostPort: p, guestPort: p });
+  return [
+    { proto: "tcp", bind: config.bindAddr, hostPort: config.dockerPort, guestPort: guestDockerPort(config) },
+    ...config.tcpPorts.map(same("tcp")),
+    ...config.udpPorts.map(same("udp")),
+  ];
+}
+
+/** QEMU -netdev user's hostfwd options. */
+export const slirpHostfwd = (f: Forward) => `hostfwd=${f.proto}:${f.bind}:${f.hostPort}-:${f.guestPort}`;
+
+/** passt's -t/-u options (ADDR/HOSTPORT:GUESTPORT). */
+export const passtForward = (f: Forward) => [f.proto === "tcp" ? "-t" : "-u", `${f.bind}/${f.hostPort}:${f.guestPort}`];
