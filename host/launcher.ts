@@ -140,7 +140,10 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
   session.ondisconnect = () => {
     if (!stopping) state.setHostError("agent", { message: "the guest agent disconnected", hint: "it reconnects by itself; if not, see the console lines in the log" });
   };
+  let markGuestStopped: () => void = () => undefined;
+  const guestStopped = new Promise<void>((r) => (markGuestStopped = r));
   session.onstatus = (status) => {
+    if (status.state.phase === "stopped") markGuestStopped();
     state.setHostError("agent", undefined);
     const timeline = qemu && session.hello ? bootTimeline(qemu.startedAt, session.hello.receivedAt, session.hello, status) : undefined;
     state.setGuest(status, timeline);
@@ -199,7 +202,7 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
     stoppingSince = Date.now();
     state.setStopping();
     if (!qemu) return;
-    const deps = { qemu, qmpSocket: plan(accel).qmpSocket, log, requestShutdown: (t: number) => session.requestShutdown(t), agentSeen: !!session.hello };
+    const deps = { qemu, qmpSocket: plan(accel).qmpSocket, log, requestShutdown: (t: number) => session.requestShutdown(t), agentSeen: !!session.hello, guestStopped };
     stopDone = stopVm(deps, timeoutSeconds, reason).then((how) => {
       if (how === "forced") forced = true;
     });

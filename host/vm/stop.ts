@@ -12,6 +12,10 @@ export interface StopDeps {
   requestShutdown: (timeoutSeconds: number) => boolean;
   /** whether the agent ever said hello (before it, nothing is mounted) */
   agentSeen: boolean;
+  /** resolves when the guest reports "stopped" (dockerd stopped, disks unmounted and synced) */
+  guestStopped?: Promise<void>;
+  /** ms QEMU gets to exit after the guest said "stopped"; ms it gets to obey QMP quit */
+  timings?: { stoppedGraceMs: number; quitWaitMs: number };
 }
 
 /** Returns "clean" when the guest powered off by itself, "forced" when QEMU had to be ended. */
@@ -25,16 +29,34 @@ export async function stopVm(d: StopDeps, timeoutSeconds: number, reason: string
   d.log.info(`${reason}: stopping dockerd in the guest (containers get ${timeoutSeconds} s)`);
   // dockerd needs the containers' timeout, then its own teardown; TCG is slow: a generous bound.
   const budgetMs = (timeoutSeconds + 30) * 1000;
-  if (d.requestShutdown(timeoutSeconds) && (await within(d.qemu.exited, budgetMs))) return "clean";
+  const { stoppedGraceMs, quitWaitMs } = d.timings ?? { stoppedGraceMs: 10_000, quitWaitMs: 10_000 };
+  if (d.requestShutdown(timeoutSeconds)) {
+    const stopped = d.guestStopped?.then(() => "stopped" as const) ?? new Promise<never>(() => undefined);
+    const outcome = await Promise.race([d.qemu.exited.then(() => "exited" as const), stopped, delay(budgetMs).then(() => "timeout" as const)]);
+    if (outcome === "exited") return "clean";
+    if (outcome === "stopped") {
+      if (await within(d.qemu.exited, stoppedGraceMs)) return "clean";
+      // Seen with -netdev stream (passt): the guest resets, QEMU stays up. Its disks are already clean.
+      d.log.warn("the guest stopped cleanly but QEMU did not exit after its power-off: asking QEMU to quit");
+      await quit(d, quitWaitMs);
+      return "clean";
+    }
+  }
   d.log.warn("guest did not power off in time: asking QEMU to quit");
+  await quit(d, quitWaitMs);
+  return "forced";
+}
+
+async function quit(d: Pick<StopDeps, "qemu" | "qmpSocket" | "log">, waitMs: number): Promise<void> {
   await qmpCommand(d.qmpSocket, "quit").catch(() => undefined);
-  if (!(await within(d.qemu.exited, 10_000))) {
+  if (!(await within(d.qemu.exited, waitMs))) {
     d.log.warn("QEMU did not quit: killing it");
     d.qemu.kill("SIGKILL");
     await d.qemu.exited;
   }
-  return "forced";
 }
+
+const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref?.());
 
 /** Force now (a second signal): QMP quit, else SIGKILL. */
 export async function forceQuit(d: Pick<StopDeps, "qemu" | "qmpSocket">): Promise<void> {
