@@ -110,6 +110,10 @@ export class Agent {
     this.status.start("config");
     this.status.succeed("config", `${config.disks.length} disk(s), ${config.shares.length} share(s)`);
     const log: LogSink = (level, msg, source) => this.log(level, msg, source);
+    if (config.net) {
+      // Before dockerd's containers talk: their bridge may already use this MTU (daemon.json).
+      await this.system.setMtu(config.net.mtu).catch((err: Error) => this.log("warn", err.message));
+    }
     // The guest init may have mounted the docker disk and started dockerd already (early start).
     const early = await this.system.earlyStart();
     if (early?.state === "skipped") this.log("info", `the guest init left dockerd to the agent: ${early.reason}`);

@@ -11,8 +11,13 @@ export const guestDockerPort = (config: Pick<HostConfig, "tls">) => (config.tls 
 /** Mount tag (9p or virtio-fs) of the i-th DINV_MOUNTS path. */
 export const shareTag = (i: number) => `dinv${i}`;
 
-export function guestConfigFor(config: HostConfig, tls?: TlsMaterial, shareFs: "9p" | "virtiofs" = "9p"): GuestConfig {
+/** MTU of the guest side of passt (its default): large frames are most of passt's gain. */
+export const PASST_MTU = 65520;
+
+export function guestConfigFor(config: HostConfig, tls?: TlsMaterial, shareFs: "9p" | "virtiofs" = "9p", net: "slirp" | "passt" = "slirp"): GuestConfig {
+  const passt = net === "passt";
   return {
+    ...(passt ? { net: { mtu: PASST_MTU } } : {}),
     disks: [
       { role: "docker", serial: DISK_SERIAL.docker, mountPoint: GUEST_DOCKER_ROOT, label: DISK_LABEL.docker },
       ...(config.volume
@@ -32,7 +37,8 @@ export function guestConfigFor(config: HostConfig, tls?: TlsMaterial, shareFs: "
       shutdownTimeoutSeconds: config.shutdownTimeoutSeconds,
       sockUid: config.dockerSock.uid,
       sockGid: config.dockerSock.gid,
-      daemonConfig: config.daemonConfig,
+      // With passt the bridge takes its MTU too (containers' TCP then uses large segments), unless the user set one.
+      daemonConfig: passt ? { mtu: PASST_MTU, ...config.daemonConfig } : config.daemonConfig,
       ...(tls ? { tls: { caPem: tls.caPem, certPem: tls.server.certPem, keyPem: tls.server.keyPem } } : {}),
     },
   };

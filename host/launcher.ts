@@ -130,7 +130,7 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
   net = services.net;
 
   const state = new LauncherState(config);
-  const guestConfig = guestConfigFor(config, tls, shareFs);
+  const guestConfig = guestConfigFor(config, tls, shareFs, net?.kind === "passt" ? "passt" : "slirp");
   initrd = await bootInitrd(pre.guest.initrd, config.runDir, guestConfig, config.earlyStart, log);
   const session = new GuestSession(guestConfig, log);
   let qemu: QemuProcess | undefined;

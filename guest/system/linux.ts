@@ -45,6 +45,11 @@ export class LinuxSystem implements GuestSystem {
     this.mounted.push(spec.mountPoint);
   }
 
+  async setMtu(mtu: number): Promise<void> {
+    const result = await run("ip", ["link", "set", "dev", "eth0", "mtu", String(mtu)]);
+    if (result.exitCode !== 0) throw new GuestStepError(`cannot set the MTU of eth0 to ${mtu}: ${result.stderr.trim()}`);
+  }
+
   earlyStart(): Promise<EarlyStartResult | undefined> {
     return waitEarlyStart();
   }

@@ -35,6 +35,8 @@ export interface GuestSystem {
   prepareDisk(spec: DiskSpec): Promise<string>;
   /** Mount one shared folder. */
   mountShare(spec: ShareSpec): Promise<void>;
+  /** Set the MTU of the guest's network interface. */
+  setMtu(mtu: number): Promise<void>;
   /** The init's early start of dockerd: undefined when the launcher asked for none. */
   earlyStart(): Promise<EarlyStartResult | undefined>;
   /** Take over the dockerd the init started, if it runs with this spec's configuration. */

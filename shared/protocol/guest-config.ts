@@ -60,7 +60,14 @@ export const DockerdSpecSchema = z.object({
 });
 export type DockerdSpec = z.infer<typeof DockerdSpecSchema>;
 
+export const GuestNetSchema = z.object({
+  /** MTU of the guest's eth0, bytes (passt carries up to 65520; SLIRP's 1500 needs no setting) */
+  mtu: z.number().int().min(576).max(65520),
+});
+
 export const GuestConfigSchema = z.object({
+  /** the guest network's settings; absent: as the init set it up (SLIRP's defaults) */
+  net: GuestNetSchema.optional(),
   disks: z.array(DiskSpecSchema).max(4),
   shares: z.array(ShareSpecSchema).max(64),
   dockerd: DockerdSpecSchema,

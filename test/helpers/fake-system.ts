@@ -25,6 +25,9 @@ export class FakeSystem implements GuestSystem {
   async mountShare(spec: { tag: string }): Promise<void> {
     this.calls.push(`share:${spec.tag}`);
   }
+  async setMtu(mtu: number): Promise<void> {
+    this.calls.push(`mtu:${mtu}`);
+  }
   async earlyStart(): Promise<EarlyStartResult | undefined> {
     this.calls.push("early");
     return this.early;

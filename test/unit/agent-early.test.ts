@@ -20,9 +20,9 @@ let uptime = 20_000;
 const clock = { now: () => 1_700_000_000_000 + uptime, uptimeMs: () => (uptime += 10) };
 const started = { state: "started" as const, pid: 321, diskStartMs: 6100, diskMs: 7200, dockerdMs: 7400, detail: "formatted blank disk as ext4 on /dev/vdb, mounted at /var/lib/docker" };
 
-async function boot(system: FakeSystem, config = makeConfig()) {
+async function boot(system: FakeSystem, config = makeConfig(), net: "slirp" | "passt" = "slirp") {
   const agent = new Agent(system, { bootId: "b", version: "test", clock, dockerdTimeoutMs: 1000 });
-  const session = new GuestSession(guestConfigFor(config), silent);
+  const session = new GuestSession(guestConfigFor(config, undefined, "9p", net), silent);
   const logs: string[] = [];
   const [host, guest] = createMemoryPair(GuestMessageSchema, HostMessageSchema);
   session.attach(host);
@@ -55,6 +55,14 @@ test("an early-started dockerd with the same configuration is adopted: no second
   const dockerd = status.steps.find((s) => s.name === "dockerd")!;
   assert.equal(dockerd.endedMs, 7400);
   assert.match(dockerd.detail!, /adopted/);
+});
+
+test("with passt the agent sets eth0's MTU first, then adopts as usual", async () => {
+  const system = new FakeSystem();
+  system.early = started;
+  const { status } = await boot(system, makeConfig(), "passt");
+  assert.equal(status.state.phase, "ready");
+  assert.deepEqual(system.calls.filter((c) => c !== "prep"), ["mtu:65520", "early", "adopt:321", "ping"]);
 });
 
 test("an early dockerd whose configuration differs is stopped and replaced, with a warning", async () => {

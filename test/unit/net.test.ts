@@ -7,6 +7,8 @@ import { passtArgs } from "../../host/net/passt.js";
 import { buildQemuArgs } from "../../host/qemu/args.js";
 import { parseEnv, ConfigError } from "../../host/config/env.js";
 import { makeConfig, makePlan } from "../helpers/make-config.js";
+import { guestConfigFor, PASST_MTU } from "../../host/guest-config.js";
+import { daemonConfig } from "../../shared/daemon-config.js";
 
 const paths = { socket: "/run/dinv/passt.sock", pidFile: "/run/dinv/passt.pid", logFile: "/run/dinv/passt.log" };
 const valueOf = (args: string[], flag: string) => args.filter((_, i) => args[i - 1] === flag);
@@ -45,4 +47,15 @@ test("DINV_NET: slirp by default, passt on request, anything else refused with t
   assert.equal(parseEnv({}, { guestDir: "/g" }).net, "slirp");
   assert.equal(parseEnv({ DINV_NET: "passt" }, { guestDir: "/g" }).net, "passt");
   assert.throws(() => parseEnv({ DINV_NET: "tap" }, { guestDir: "/g" }), (err: unknown) => err instanceof ConfigError && /DINV_NET.*"tap".*slirp or passt/s.test(err.message));
+});
+
+test("with passt the guest's eth0 and docker bridge take passt's 65520 MTU; a user's mtu wins; SLIRP sets none", () => {
+  const passt = guestConfigFor(makeConfig(), undefined, "9p", "passt");
+  assert.deepEqual(passt.net, { mtu: PASST_MTU });
+  assert.equal(daemonConfig(passt.dockerd).mtu, 65520);
+  const own = guestConfigFor(makeConfig({ daemonConfig: { mtu: 9000 } }), undefined, "9p", "passt");
+  assert.equal(daemonConfig(own.dockerd).mtu, 9000);
+  const slirp = guestConfigFor(makeConfig());
+  assert.equal(slirp.net, undefined);
+  assert.equal(daemonConfig(slirp.dockerd).mtu, undefined);
 });
