@@ -71,8 +71,8 @@ export async function startSideServices(
         await passt.stop();
         passt = undefined;
         if (!(err instanceof PasstError)) throw err;
-        // In a container, Docker's default seccomp profile refuses the namespaces passt sandboxes itself with.
-        log.warn(`DINV_NET=passt: ${err.message}; using SLIRP (in a container, passt needs the seccomp profile named in the README)`);
+        // In a container, Docker's default seccomp profile refuses the namespaces passt sandboxes itself in.
+        log.warn(`DINV_NET=passt: ${err.message}; using SLIRP (in a container passt needs namespaces, which Docker's default seccomp profile refuses)`);
       }
     }
   }

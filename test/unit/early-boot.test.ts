@@ -78,3 +78,10 @@ test("the guest scripts use the same names as the TypeScript (serial, label, pat
   const initramfs = readFileSync(join(REPO, "alpine/initramfs/init"), "utf8");
   assert.ok(initramfs.includes(`cp -a /${EARLY_BOOT_DIR} /newroot/run/${EARLY_BOOT_DIR}`));
 });
+
+test("DINV_EARLY_START: on by default, off on request, anything else refused naming the variable", async () => {
+  const { parseEnv, ConfigError } = await import("../../host/config/env.js");
+  assert.equal(parseEnv({}, { guestDir: "/g" }).earlyStart, true);
+  assert.equal(parseEnv({ DINV_EARLY_START: "off" }, { guestDir: "/g" }).earlyStart, false);
+  assert.throws(() => parseEnv({ DINV_EARLY_START: "yes" }, { guestDir: "/g" }), (err: unknown) => err instanceof ConfigError && /DINV_EARLY_START.*"yes".*on or off/s.test(err.message));
+});
