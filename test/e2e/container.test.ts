@@ -50,6 +50,8 @@ describe("the dinv container image", { skip: process.getuid?.() !== 0 ? "needs r
       "-p", `127.0.0.1:${apiPort}:2375`,
       "-e", "DINV_TCP_PORTS=8080", "-p", `127.0.0.1:${webPort}:8080`,
       "-v", `${data}:/data`, "-e", "DINV_MOUNTS=/data",
+      // Asked for, but refused by Docker's default seccomp profile: the fallback to SLIRP is tested.
+      "-e", "DINV_NET=passt",
       "-v", `${volume}:/docker`,
       IMAGE,
     ]);
@@ -90,6 +92,12 @@ describe("the dinv container image", { skip: process.getuid?.() !== 0 ? "needs r
     const started = exec("docker", "run", "-d", "-p", "8080:80", INNER, "sh", "-c", "mkdir /www && echo two-hops > /www/index.html && httpd -f -p 80 -h /www");
     assert.equal(started.code, 0, started.stderr);
     assert.equal(await fetchBody(`http://127.0.0.1:${webPort}/`), "two-hops\n");
+  });
+
+  test("DINV_NET=passt under Docker's default seccomp: passt cannot sandbox itself, the log says so, the forwards run over SLIRP", () => {
+    const logs = engine.docker(["logs", name]).stderr;
+    assert.match(logs, /DINV_NET=passt: passt exited at start: .*Couldn't create user namespace.*using SLIRP/);
+    assert.doesNotMatch(logs, /port forwards use passt/);
   });
 
   test("4. DINV_MOUNTS=/data: the guest reads hello.txt and writes a file the test machine sees", () => {
