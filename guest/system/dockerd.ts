@@ -84,13 +84,7 @@ export class Dockerd {
   /** Stop a dockerd the agent will not adopt (the init started it with other settings). */
   static async discard(pid: number, timeoutSeconds: number): Promise<void> {
     const proc = await adoptProcess(pid);
-    if (!proc) return;
-    proc.kill("SIGTERM");
-    // As in stop(): the containers' timeout, then a little for dockerd's own teardown.
-    const bound = (timeoutSeconds + 15) * 1000;
-    const done = await Promise.race([proc.exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), bound))]);
-    if (!done) proc.kill("SIGKILL");
-    await proc.exited;
+    if (proc) await terminate(proc, proc.exited, timeoutSeconds);
   }
 
   private use(proc: DockerdProcess, spec: DockerdSpec, log: LogSink): void {
@@ -151,19 +145,27 @@ export class Dockerd {
     const proc = this.proc;
     if (!proc || !proc.running()) return "dockerd was not running";
     const started = Date.now();
-    proc.kill("SIGTERM");
-    // dockerd gives containers timeoutSeconds, then needs a little for its own teardown.
-    const bound = (timeoutSeconds + 15) * 1000;
-    const done = await Promise.race([this.exited!.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), bound))]);
-    if (!done) {
-      proc.kill("SIGKILL");
-      await this.exited;
-      this.stopFollowing?.();
-      return `dockerd killed after ${bound / 1000} s`;
-    }
+    const killedAfterMs = await terminate(proc, this.exited!, timeoutSeconds);
     this.stopFollowing?.();
+    if (killedAfterMs !== undefined) return `dockerd killed after ${killedAfterMs / 1000} s`;
     return `dockerd stopped in ${((Date.now() - started) / 1000).toFixed(1)} s`;
   }
+}
+
+/**
+ * SIGTERM, then SIGKILL if dockerd is still up after its containers' timeout plus a little for its
+ * own teardown. Resolves once it is gone: undefined, or the ms after which it was killed.
+ */
+async function terminate(proc: Pick<DockerdProcess, "kill">, exited: Promise<unknown>, timeoutSeconds: number): Promise<number | undefined> {
+  proc.kill("SIGTERM");
+  const bound = (timeoutSeconds + 15) * 1000;
+  let timer: NodeJS.Timeout | undefined;
+  const done = await Promise.race([exited.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), bound)))]);
+  clearTimeout(timer);
+  if (done) return undefined;
+  proc.kill("SIGKILL");
+  await exited;
+  return bound;
 }
 
 /** GET a docker API path over the unix socket; resolves the body of a 200 answer. */
