@@ -11,8 +11,8 @@ cache=${DINV_BUILD_CACHE:-$repo/build/cache}
 
 die() { echo "alpine/build.sh: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "must run as root (mmdebstrap, mkfs and module trees need it); try: sudo npm run build"
-for tool in mmdebstrap mkfs.ext4 cpio depmod modprobe apt-get apt-cache dpkg-deb xz sha256sum tar; do
-  command -v "$tool" >/dev/null || die "missing tool '$tool': apt-get install mmdebstrap e2fsprogs cpio kmod xz-utils"
+for tool in mmdebstrap mkfs.ext4 cpio depmod modprobe apt-get apt-cache dpkg-deb xz sha256sum tar qemu-x86_64; do
+  command -v "$tool" >/dev/null || die "missing tool '$tool': apt-get install mmdebstrap e2fsprogs cpio kmod xz-utils qemu-user"
 done
 [ -f "$agent" ] || die "agent bundle '$agent' not found (run: npm run build:bundles)"
 mkdir -p "$out" "$cache"
@@ -70,6 +70,7 @@ rm -rf "$root"/usr/share/{doc,man,info,locale,lintian}/* "$root"/var/cache/apt/*
 bash "$here/lib/modules.sh" "$kdir/modules" "$release" "$here/modules-root.txt" "$root"
 cp -a "$here/rootfs/." "$root/"
 cp "$agent" "$root/usr/lib/dinv/dinv-agent.js"
+bash "$here/lib/agent-snapshot.sh" "$root"
 mkdir -p "$root/var/lib/docker" "$root/etc/docker" "$root/run" "$root/run/lock"
 echo dinv > "$root/etc/hostname"
 size_mb=$(( $(du -sm "$root" | cut -f1) * 115 / 100 + 64 ))

@@ -25,7 +25,7 @@ export interface AdoptedProcess {
 }
 
 /** Watch pid; undefined when it is not running now. The start time guards against pid reuse. */
-export async function adoptProcess(pid: number, pollMs = 250): Promise<AdoptedProcess | undefined> {
+export async function adoptProcess(pid: number, pollMs = 500): Promise<AdoptedProcess | undefined> {
   const first = await readStat(pid);
   if (!first || first.state === "Z") return undefined;
   let gone = false;
@@ -60,7 +60,7 @@ export async function adoptProcess(pid: number, pollMs = 250): Promise<AdoptedPr
  * Past maxBytes, once everything is read, the file is emptied so a long-running guest does not
  * fill its RAM with logs (appends then continue at offset 0).
  */
-export function followFile(path: string, online: (line: string) => void, pollMs = 250, maxBytes = 4 * 2 ** 20): () => void {
+export function followFile(path: string, online: (line: string) => void, pollMs = 500, maxBytes = 4 * 2 ** 20): () => void {
   let offset = 0;
   let rest = "";
   let busy = false;

@@ -57,6 +57,6 @@ export async function waitEarlyStart(timeoutMs = 180_000): Promise<EarlyStartRes
     const text = await readFile(EARLY_RESULT, "utf8").catch(() => undefined);
     if (text !== undefined) return parseEarlyResult(text);
     if (Date.now() > deadline) return { state: "invalid", reason: `no result from the init's early start within ${timeoutMs / 1000} s` };
-    await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 100));
   }
 }

@@ -30,7 +30,8 @@ export class LinuxSystem implements GuestSystem {
         return result;
       }
       if (Date.now() > deadline) throw new GuestStepError("guest init script did not finish within 120 s");
-      await new Promise((r) => setTimeout(r, 50));
+      // Each poll costs the agent CPU that the init's own work (on one vCPU under TCG) needs more.
+      await new Promise((r) => setTimeout(r, 100));
     }
   }
 

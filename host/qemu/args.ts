@@ -66,6 +66,7 @@ export function buildQemuArgs(config: HostConfig, plan: QemuPlan): string[] {
   }
   if (plan.accel === "kvm") push("-accel", "kvm", "-cpu", "host");
   // A 256 MiB translation cache keeps QEMU's RSS near guest RAM (the 1 GiB default does not).
+  // -cpu max: the CPU the agent's startup snapshot is written for (alpine/lib/agent-snapshot.sh).
   else push("-accel", "tcg,tb-size=256", "-cpu", "max");
 
   push("-smp", String(config.cpus), "-m", formatSize(config.memoryBytes));
