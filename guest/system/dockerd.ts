@@ -3,10 +3,10 @@
 import { request } from "node:http";
 import { existsSync, watch, type FSWatcher } from "node:fs";
 import { access, chown, mkdir, readFile, writeFile } from "node:fs/promises";
-import { execa } from "execa";
 import { DAEMON_JSON, DOCKER_SOCKET, EARLY_CONTAINERD, TLS_DIR, daemonJson } from "../../shared/daemon-config.js";
 import type { DockerdSpec } from "../../shared/protocol/guest-config.js";
 import { adoptProcess, followFile } from "./adopted.js";
+import { loadExeca } from "./exec.js";
 import { EARLY_DOCKERD_LOG } from "./early.js";
 import type { LogSink } from "./types.js";
 import { GuestStepError } from "./types.js";
@@ -47,6 +47,7 @@ export class Dockerd {
     const early = await access(EARLY_CONTAINERD).then(() => EARLY_CONTAINERD, () => undefined);
     if (!early) log("info", "early containerd not up; dockerd starts its own", "agent");
     await writeFile(DAEMON_JSON, daemonJson(spec, early));
+    const execa = await loadExeca();
     const child = execa("dockerd", ["--config-file", DAEMON_JSON], {
       reject: false,
       stdin: "ignore",

@@ -1,6 +1,8 @@
 // Running guest commands: output captured, failures turned into errors that quote the command.
 
-import { execa } from "execa";
+// execa is imported where used: an agent whose dockerd the guest init started runs no command
+// while it boots, and loading execa (with child_process and tty) costs ~0.5 s of CPU under TCG.
+export const loadExeca = () => import("execa").then((m) => m.execa);
 
 export interface RunResult {
   exitCode: number;
@@ -10,6 +12,7 @@ export interface RunResult {
 
 /** Run a command; never throws for a non-zero exit (the caller decides what it means). */
 export async function run(file: string, args: string[], timeoutMs = 120_000): Promise<RunResult> {
+  const execa = await loadExeca();
   const result = await execa(file, args, { reject: false, timeout: timeoutMs, stdin: "ignore" });
   return {
     exitCode: result.exitCode ?? -1,

@@ -47,6 +47,13 @@ describe("walking skeleton and control API: boot, docker, clean stop, persistenc
     assert.match(state.steps.find((s) => s.name === "dockerd")?.detail ?? "", /started by the guest init \(pid \d+\), adopted/);
   });
 
+  test("under TCG the agent starts from its startup snapshot (the guest init's fallback unused)", (t) => {
+    if (state.accel !== "tcg") return t.skip("under KVM the guest sees the host's CPU and the snapshot is refused by design");
+    const started = dinv.logs.find((l) => l.src === "console" && l.msg.startsWith("dinv-agent: started at"));
+    assert.match(started?.msg ?? "", /\(from its startup snapshot, \d+\.\d\d s of CPU\)/, dinv.tail());
+    assert.ok(!dinv.logs.some((l) => /startup snapshot did not load|not yet supported in user snapshots/.test(l.msg)), dinv.tail());
+  });
+
   test("under this machine's KVM (no vmx/svm), auto ends on TCG with a loud warning", (t) => {
     if (state.accel !== "tcg") return t.skip("KVM is usable here");
     assert.ok(dinv.logs.some((l) => l.level === 40 && /WARNING: .*TCG/.test(l.msg)), "a WARNING line about TCG");
