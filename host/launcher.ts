@@ -247,6 +247,7 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
     await control.close();
   };
 
+  let toldAslr = false;
   const booted = await bootWithWatchdog({
     qemuBinary,
     argsFor: (a) => buildQemuArgs(config, plan(a)),
@@ -262,6 +263,10 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
       qemu = q;
       accel = a;
       state.setAccel(a);
+      if (config.guestAslr === "auto" && a === "tcg" && !toldAslr) {
+        toldAslr = true;
+        log.info("TCG: the guest's processes run without address-space randomisation (each exec costs ~3x less to translate); DINV_GUEST_ASLR=on keeps it");
+      }
     },
   });
   if (!booted.ok) {

@@ -36,6 +36,7 @@ export const ALLOWED: Record<string, string> = {
   DINV_CONTROL_PORT: "a TCP port on 127.0.0.1 where the control API also listens (default none)",
   DINV_NET: "slirp or passt: the guest's user-mode network and port forwards (default slirp; passt is faster and needs unshare, see the README)",
   DINV_EARLY_START: "on or off: the guest init starts dockerd before the agent is up, when nothing must be mounted first (default on)",
+  DINV_GUEST_ASLR: "auto, on or off: address-space randomisation of the guest's processes (default auto: off under TCG, where it makes every exec ~3x dearer; on under KVM)",
   DINV_MOUNTS_FS: "auto, virtiofs or 9p: how DINV_MOUNTS reach the guest (default auto: virtio-fs when virtiofsd can run, else 9p)",
   DINV_9P_OPTIONS: "extra 9p mount options for DINV_MOUNTS, comma-separated, from msize, cache, access, posixacl, noatime (default msize=512000,cache=mmap; \"none\" for the kernel defaults)",
   DINV_DOCKERD_CONFIG: `a JSON object of daemon.json keys, without the keys dinv sets itself (${["hosts", "bip", "data-root", "tls", "tlsverify", "shutdown-timeout"].join(", ")}) (default {})`,
@@ -171,6 +172,7 @@ export function envSchema(defaults: { guestDir: string }) {
       DINV_CONTROL_PORT: optionalPort,
       DINV_NET: text("slirp").pipe(z.enum(["slirp", "passt"], { message: "unknown network" })),
       DINV_EARLY_START: text("on").pipe(z.enum(["on", "off"], { message: "must be on or off" })),
+      DINV_GUEST_ASLR: text("auto").pipe(z.enum(["auto", "on", "off"], { message: "must be auto, on or off" })),
       DINV_MOUNTS_FS: text("auto").pipe(z.enum(["auto", "virtiofs", "9p"], { message: "unknown mount transport" })),
       DINV_9P_OPTIONS: text("msize=512000,cache=mmap").transform((s, ctx) => {
         if (s === "none") return "";
@@ -225,6 +227,7 @@ export function envSchema(defaults: { guestDir: string }) {
       ninepOptions: env.DINV_9P_OPTIONS,
       mountsFs: env.DINV_MOUNTS_FS,
       earlyStart: env.DINV_EARLY_START === "on",
+      guestAslr: env.DINV_GUEST_ASLR,
       net: env.DINV_NET,
       control: { gid: env.DINV_CONTROL_GID, tcpPort: env.DINV_CONTROL_PORT },
       daemonConfig: {

@@ -15,6 +15,7 @@ export const BAD_VALUES: [string, string][] = [
   ["DINV_SHUTDOWN_TIMEOUT", "-1"], ["DINV_SHUTDOWN_TIMEOUT", "5s"], ["DINV_SHUTDOWN_TIMEOUT", "3601"],
   ["DINV_MACHINE", "pc"], ["DINV_MACHINE", "MICROVM"],
   ["DINV_ACCEL", "hvf"], ["DINV_ACCEL", "yes"],
+  ["DINV_GUEST_ASLR", "yes"], ["DINV_GUEST_ASLR", "OFF"],
   ["DINV_DOCKER_DIR", "docker"], ["DINV_DOCKER_DIR", "/a/../b"], ["DINV_RUN_DIR", "run"], ["DINV_RUN_DIR", "/run/x\ny"],
   ["DINV_VOLUME_DIR", "vol"], ["DINV_VOLUME_DIR", "/v\tx"], ["DINV_GUEST_DIR", "guest"], ["DINV_GUEST_DIR", "/g/../h"],
   ["DINV_DOCKER_SOCK", "docker.sock"], ["DINV_DOCKER_SOCK", "/var/../run/docker.sock"],

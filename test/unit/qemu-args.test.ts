@@ -38,6 +38,22 @@ test("the TSC frequency is told to TCG guests only, and pci=off only to microvm"
   assert.doesNotMatch(q35, /pci=off/);
 });
 
+const aslrCases = [
+  { setting: "auto", accel: "tcg", norandmaps: true },
+  { setting: "auto", accel: "kvm", norandmaps: false },
+  { setting: "on", accel: "tcg", norandmaps: false },
+  { setting: "on", accel: "kvm", norandmaps: false },
+  { setting: "off", accel: "tcg", norandmaps: true },
+  { setting: "off", accel: "kvm", norandmaps: true },
+] as const;
+
+for (const c of aslrCases) {
+  test(`DINV_GUEST_ASLR=${c.setting} under ${c.accel}: norandmaps ${c.norandmaps ? "on" : "off"} the kernel command line`, () => {
+    const append = values(buildQemuArgs(makeConfig({ guestAslr: c.setting }), makePlan({ accel: c.accel })), "-append")[0]!;
+    assert.equal(append.split(" ").includes("norandmaps"), c.norandmaps, append);
+  });
+}
+
 test("cpus and memory reach QEMU in its syntax", () => {
   const args = buildQemuArgs(makeConfig({ cpus: 2, memoryBytes: 2 * 2 ** 30 }), makePlan());
   assert.equal(values(args, "-smp")[0], "2");
