@@ -90,6 +90,10 @@ export function buildQemuArgs(config: HostConfig, plan: QemuPlan): string[] {
   // Under TCG the kernel's PIT calibration of the TSC fails at random and the boot hangs
   // ("tsc: Unable to calibrate against PIT"); telling it the frequency skips calibration.
   if (plan.accel === "tcg" && plan.tscKhz) cmdline.push(`tsc_early_khz=${plan.tscKhz}`);
+  // The clocksource watchdog judges the TSC against jiffies, whose ticks TCG delivers late, marks
+  // it unstable and falls back to refined-jiffies: 4 ms resolution and no vDSO, so each
+  // clock_gettime becomes a syscall. TCG's TSC is the host's: stable, and one for all vCPUs.
+  if (plan.accel === "tcg") cmdline.push("tsc=reliable");
   if (guestAslrOff(config.guestAslr, plan.accel)) cmdline.push("norandmaps");
   push("-append", [...cmdline, ...(plan.extraCmdline ?? [])].join(" "));
   // signal=off: Ctrl-C reaches the launcher, which shuts the guest down cleanly.

@@ -28,12 +28,13 @@ for (const c of cases) {
   });
 }
 
-test("the TSC frequency is told to TCG guests only, and pci=off only to microvm", () => {
+test("the TSC frequency and its reliability are told to TCG guests only, and pci=off only to microvm", () => {
   const tcg = values(buildQemuArgs(makeConfig(), makePlan({ tscKhz: 2445432 })), "-append")[0]!;
   assert.match(tcg, /tsc_early_khz=2445432/);
+  assert.match(tcg, /(^| )tsc=reliable( |$)/);
   assert.match(tcg, /pci=off/);
   const kvm = values(buildQemuArgs(makeConfig(), makePlan({ accel: "kvm", tscKhz: 2445432 })), "-append")[0]!;
-  assert.doesNotMatch(kvm, /tsc_early_khz/);
+  assert.doesNotMatch(kvm, /tsc_early_khz|tsc=reliable/);
   const q35 = values(buildQemuArgs(makeConfig({ machine: "q35" }), makePlan()), "-append")[0]!;
   assert.doesNotMatch(q35, /pci=off/);
 });
