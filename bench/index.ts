@@ -2,7 +2,8 @@
 // Keys: ready_ratio (dinv / naive baseline ready time, medians; lower is better), mount_ratio
 // (original 9p / dinv's default mount transport, virtio-fs, on small files; higher is better;
 // mount_ratio_9p the same for dinv's tuned 9p, its fallback), net_ratio (port-forward throughput,
-// passt / SLIRP: null when passt cannot run here), idle_rss_mb (QEMU RSS, 512M guest).
+// passt / SLIRP: null when passt cannot run here), idle_rss_mb (QEMU RSS, 512M guest),
+// docker_run_speedup (`docker run` with guest ASLR on / dinv's default under TCG; higher is better).
 
 import { parseArgs } from "node:util";
 import { benchReady } from "./ready.js";
@@ -10,6 +11,7 @@ import { benchMounts } from "./mounts.js";
 import { benchMemory } from "./memory.js";
 import { benchApi } from "./api.js";
 import { benchNet } from "./net.js";
+import { benchExec } from "./exec.js";
 import { table } from "./lib.js";
 
 const { values } = parseArgs({ options: { json: { type: "boolean", default: false }, runs: { type: "string", default: "5" } } });
@@ -23,6 +25,7 @@ const mounts = await benchMounts([ORIGINAL, TUNED, VIRTIOFS], log);
 const memory = await benchMemory(["512M", "2G"], log);
 const api = await benchApi(log);
 const net = await benchNet(log);
+const exec = await benchExec(log);
 
 const smallFiles = (variant: string) => Number((mounts[ORIGINAL]!.small_files_write! / mounts[variant]!.small_files_write!).toFixed(2));
 const mount_ratio = smallFiles(VIRTIOFS);
@@ -33,17 +36,20 @@ const summary = {
   mount_ratio_9p,
   net_ratio: net.net_ratio,
   idle_rss_mb: memory[0]!.qemu_rss_mb,
+  docker_run_speedup: exec.docker_run_speedup,
   ready,
   mounts,
   memory,
   api,
   net,
+  exec,
 };
 if (values.json) console.log(JSON.stringify(summary));
 else {
   console.log(table([
     ["figure", "value", "baseline (same run)", "ratio"],
     ["ready time, ms (median)", ready.dinv_ms, ready.baseline_ms, ready.ready_ratio],
+    ["ready time, DINV_GUEST_ASLR=on, ms", ready.dinv_aslr_ms, ready.baseline_ms, ready.ready_ratio_aslr],
     ["small-file write, virtio-fs, ms", mounts[VIRTIOFS]!.small_files_write!, mounts[ORIGINAL]!.small_files_write!, mount_ratio],
     ["small-file write, tuned 9p, ms", mounts[TUNED]!.small_files_write!, mounts[ORIGINAL]!.small_files_write!, mount_ratio_9p],
     ["QEMU RSS idle, 512M guest, MB", memory[0]!.qemu_rss_mb, 512, memory[0]!.rss_per_guest_ram],
@@ -51,5 +57,7 @@ else {
     ["docker import via passt, MiB/s", api.passt_import_mib_s ?? "-", api.slirp_import_mib_s, api.passt_ratio ?? "-"],
     ["port forward GET 64 MiB, passt, MiB/s", net.passt.throughput_mib_s ?? "-", net.slirp.throughput_mib_s ?? "-", net.net_ratio ?? "-"],
     ["port forward GET small, passt, ms", net.passt.latency_ms ?? "-", net.slirp.latency_ms ?? "-", net.latency_ratio ?? "-"],
+    ["docker run --rm true, ms (baseline: guest ASLR on)", exec.dinv.docker_run_ms, exec.aslr_on.docker_run_ms, exec.docker_run_speedup],
+    ["100 execs of a dynamic binary, ms (same)", exec.dinv.execs_100_ms, exec.aslr_on.execs_100_ms, exec.exec_speedup],
   ]));
 }

@@ -29,6 +29,7 @@ export async function benchReady(runs: number, log: (s: string) => void) {
       dinvMs.push(await untilPing(Number(dinv.env.DINV_DOCKER_PORT), t0));
       const state = dinv.state();
       for (const [k, v] of Object.entries(state?.timeline ?? {})) (phases[k] ??= []).push(v);
+      log(`dinv phases (ms since QEMU start): ${JSON.stringify(state?.timeline ?? {})}`);
       await dinv.stop("SIGTERM");
       await dinv.kill();
     }
