@@ -74,6 +74,14 @@ describe("walking skeleton and control API: boot, docker, clean stop, persistenc
     assert.equal(result.stdout, "hi\n");
   });
 
+  test("under TCG the guest runs without address-space randomisation and keeps the TSC as its clock", (t) => {
+    if (state.accel !== "tcg") return t.skip("under KVM randomisation stays on and the clock is kvm-clock");
+    assert.ok(dinv.messages().some((m) => /without address-space randomisation.*DINV_GUEST_ASLR=on/.test(m)), "the log says so, with the way back");
+    const result = docker(dinv.dockerHost, ["run", "--rm", "dinv-test/busybox", "cat", "/proc/sys/kernel/randomize_va_space", "/sys/devices/system/clocksource/clocksource0/current_clocksource"]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout, "0\ntsc\n");
+  });
+
   test("containers get the 172.19.0.0/16 bridge", () => {
     const result = docker(dinv.dockerHost, ["network", "inspect", "bridge", "--format", "{{(index .IPAM.Config 0).Subnet}}"]);
     assert.equal(result.stdout.trim(), "172.19.0.0/16");

@@ -1,5 +1,6 @@
 // VM suite, reduced for DINV_MACHINE=q35 (virtio-pci instead of virtio-mmio): boot, a container
-// runs, a bind mount is shared, a clean stop. The full option set runs on microvm.
+// runs, a bind mount is shared, a clean stop. The full option set runs on microvm. It also keeps
+// the guest's address-space randomisation (DINV_GUEST_ASLR=on), off by default under TCG.
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -15,7 +16,7 @@ describe("DINV_MACHINE=q35", () => {
 
   before(async () => {
     writeFileSync(join(data, "hello.txt"), "hello q35\n");
-    dinv = await DinvProcess.create({ DINV_MACHINE: "q35", DINV_MOUNTS: data, DINV_MOUNTS_FS: "9p" });
+    dinv = await DinvProcess.create({ DINV_MACHINE: "q35", DINV_MOUNTS: data, DINV_MOUNTS_FS: "9p", DINV_GUEST_ASLR: "on" });
     dinv.start();
   });
 
@@ -34,6 +35,13 @@ describe("DINV_MACHINE=q35", () => {
     const result = docker(dinv.dockerHost, ["run", "--rm", "-v", `${data}:/data`, "dinv-test/busybox", "sh", "-c", "grep ' /data ' /proc/mounts; cat /data/hello.txt"]);
     assert.match(result.stdout, /^dinv0 \/data 9p .*msize=512000/m, result.stderr);
     assert.match(result.stdout, /^hello q35$/m);
+  });
+
+  test("DINV_GUEST_ASLR=on: the guest keeps address-space randomisation", () => {
+    const result = docker(dinv.dockerHost, ["run", "--rm", "dinv-test/busybox", "cat", "/proc/sys/kernel/randomize_va_space"]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout, "2\n");
+    assert.ok(!dinv.messages().some((m) => /without address-space randomisation/.test(m)), "no line saying it is off");
   });
 
   test("stops cleanly", async () => {
