@@ -37,3 +37,6 @@ export const GUEST_DOCKER_ROOT = "/var/lib/docker";
 
 /** Filesystem label written on disks dinv formats, so a later boot can tell its own disks. */
 export const DISK_LABEL = { docker: "dinv-docker", volume: "dinv-volume" } as const;
+
+/** Console line prefix the guest's initramfs prints first (alpine/initramfs/init): the kernel reached userspace. */
+export const INITRAMFS_STARTED = "dinv-initramfs: started";

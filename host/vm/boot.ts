@@ -1,6 +1,9 @@
-// Starting QEMU under watchdogs: a silent console is retried (guests sometimes hang before
-// printing anything), and under KVM a missing agent hello means the KVM cannot run the guest.
+// Starting QEMU under watchdogs: a kernel that never reaches the initramfs is retried (under TCG
+// guests sometimes hang before printing anything, or after a few kernel lines; nothing is mounted
+// yet, so killing QEMU then loses nothing), and under KVM a missing agent hello means the KVM
+// cannot run the guest.
 
+import { INITRAMFS_STARTED } from "../../shared/constants.js";
 import type { Logger } from "../log.js";
 import { startQemu, type QemuProcess } from "../qemu/process.js";
 
@@ -31,9 +34,14 @@ export async function bootWithWatchdog(o: BootOptions): Promise<BootResult> {
     await o.beforeStart?.();
     o.log.info({ accel, attempt }, "starting QEMU");
     o.log.debug({ args }, "qemu command line");
-    const qemu = startQemu(o.qemuBinary, args, (line) => o.log.info({ src: "console" }, line), (line) => o.log.warn({ src: "qemu" }, line));
+    const seen = { initramfs: false };
+    const onConsole = (line: string) => {
+      if (line.includes(INITRAMFS_STARTED)) seen.initramfs = true;
+      o.log.info({ src: "console" }, line);
+    };
+    const qemu = startQemu(o.qemuBinary, args, onConsole, (line) => o.log.warn({ src: "qemu" }, line));
     o.onStart?.(qemu, accel);
-    const verdict = await watch(qemu, o, accel === "kvm" ? o.kvmHelloTimeoutMs : undefined);
+    const verdict = await watch(qemu, o, seen, accel === "kvm" ? o.kvmHelloTimeoutMs : undefined);
     if (verdict === "ok" || verdict === "exited") return { ok: true, qemu, accel };
     qemu.kill("SIGKILL");
     await qemu.exited;
@@ -42,12 +50,13 @@ export async function bootWithWatchdog(o: BootOptions): Promise<BootResult> {
       accel = "tcg";
       continue;
     }
-    if (attempt >= o.attempts) return { ok: false, reason: `guest printed nothing in ${attempt} attempts of ${o.consoleTimeoutMs / 1000} s` };
-    o.log.warn(`guest printed nothing within ${o.consoleTimeoutMs / 1000} s; killed QEMU, retrying (${attempt}/${o.attempts})`);
+    const what = qemu.sawConsole ? "the guest kernel did not reach its initramfs" : "guest printed nothing";
+    if (attempt >= o.attempts) return { ok: false, reason: `${what} in ${attempt} attempts of ${o.consoleTimeoutMs / 1000} s` };
+    o.log.warn(`${what} within ${o.consoleTimeoutMs / 1000} s; killed QEMU, retrying (${attempt}/${o.attempts})`);
   }
 }
 
-async function watch(qemu: QemuProcess, o: BootOptions, helloTimeoutMs: number | undefined): Promise<Verdict> {
+async function watch(qemu: QemuProcess, o: BootOptions, seen: { initramfs: boolean }, helloTimeoutMs: number | undefined): Promise<Verdict> {
   const started = Date.now();
   let exited = false;
   void qemu.exited.then(() => (exited = true));
@@ -56,9 +65,9 @@ async function watch(qemu: QemuProcess, o: BootOptions, helloTimeoutMs: number |
     if (o.stopping()) return "ok";
     const elapsed = Date.now() - started;
     if (o.helloSince(started)) return "ok";
-    if (!qemu.sawConsole && elapsed > o.consoleTimeoutMs) return "silent";
+    if (!seen.initramfs && elapsed > o.consoleTimeoutMs) return "silent";
     if (helloTimeoutMs !== undefined && elapsed > helloTimeoutMs) return "stalled";
-    if (helloTimeoutMs === undefined && qemu.sawConsole) return "ok";
+    if (helloTimeoutMs === undefined && seen.initramfs) return "ok";
     await new Promise((r) => setTimeout(r, 100));
   }
 }

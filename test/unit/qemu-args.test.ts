@@ -35,6 +35,8 @@ test("the TSC frequency and its reliability are told to TCG guests only, and pci
   assert.match(tcg, /pci=off/);
   const kvm = values(buildQemuArgs(makeConfig(), makePlan({ accel: "kvm", tscKhz: 2445432 })), "-append")[0]!;
   assert.doesNotMatch(kvm, /tsc_early_khz|tsc=reliable/);
+  const twoCpus = values(buildQemuArgs(makeConfig({ cpus: 2 }), makePlan({ tscKhz: 2445432 })), "-append")[0]!;
+  assert.doesNotMatch(twoCpus, /tsc=reliable/, "with several vCPUs the kernel keeps its clocksource watchdog");
   const q35 = values(buildQemuArgs(makeConfig({ machine: "q35" }), makePlan()), "-append")[0]!;
   assert.doesNotMatch(q35, /pci=off/);
 });
