@@ -92,8 +92,8 @@ export function buildQemuArgs(config: HostConfig, plan: QemuPlan): string[] {
   if (plan.accel === "tcg" && plan.tscKhz) cmdline.push(`tsc_early_khz=${plan.tscKhz}`);
   // The clocksource watchdog judges the TSC against jiffies, whose ticks TCG delivers late, marks
   // it unstable and falls back to refined-jiffies: 4 ms resolution and no vDSO, so each
-  // clock_gettime becomes a syscall. TCG's TSC is the host's. One vCPU only: with two, two boots
-  // in ~60 hung in the kernel before the initramfs (none in 30 without), so the watchdog stays.
+  // clock_gettime becomes a syscall. TCG's TSC is the host's. One vCPU only: with two, two of
+  // ~55 boots hung in the kernel before the initramfs (none of 30 without).
   if (plan.accel === "tcg" && config.cpus === 1) cmdline.push("tsc=reliable");
   if (guestAslrOff(config.guestAslr, plan.accel)) cmdline.push("norandmaps");
   push("-append", [...cmdline, ...(plan.extraCmdline ?? [])].join(" "));
