@@ -75,7 +75,7 @@ export function buildQemuArgs(config: HostConfig, plan: QemuPlan): string[] {
   }
   if (plan.accel === "kvm") push("-accel", "kvm", "-cpu", "host");
   // A 256 MiB translation cache: a boot to ready writes ~240 MB of host code, so it fits without a flush
-  // (128 MiB flushes twice during boot); the 1 GiB default lets RSS grow by ~16 MB per workload run until it is full.
+  // (128 MiB flushes twice during boot); the 1 GiB default lets RSS keep growing as code accumulates (~16 MB per mounts-bench pass).
   // -cpu max: the CPU the agent's startup snapshot is written for (alpine/lib/agent-snapshot.sh).
   else push("-accel", "tcg,tb-size=256", "-cpu", "max");
 
