@@ -11,24 +11,25 @@ cache=${DINV_BUILD_CACHE:-$repo/build/cache}
 
 die() { echo "alpine/build.sh: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "must run as root (mmdebstrap, mkfs and module trees need it); try: sudo npm run build"
-for tool in mmdebstrap mkfs.ext4 cpio depmod modprobe apt-get apt-cache dpkg-deb xz sha256sum tar qemu-x86_64; do
-  command -v "$tool" >/dev/null || die "missing tool '$tool': apt-get install mmdebstrap e2fsprogs cpio kmod xz-utils qemu-user"
+for tool in mmdebstrap mkfs.ext4 cpio depmod modprobe apt-get apt-cache dpkg-deb xz zstd sha256sum tar qemu-x86_64; do
+  command -v "$tool" >/dev/null || die "missing tool '$tool': apt-get install mmdebstrap e2fsprogs cpio kmod xz-utils zstd qemu-user"
 done
 [ -f "$agent" ] || die "agent bundle '$agent' not found (run: npm run build:bundles)"
 mkdir -p "$out" "$cache"
 
 hash_files() { (cd "$repo" && for f in "$@"; do printf '%s\n' "$f"; sha256sum < "$f"; done) | sha256sum | cut -c1-16; }
 
-# The kernel package the distribution's meta package points at (pinned per build by its name).
-resolve_kernel() { apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}'; }
-kpkg=${DINV_KERNEL_PACKAGE:-$(resolve_kernel)}
-# A machine whose package lists were never fetched knows no kernel package yet.
-[ -n "$kpkg" ] || { apt-get update -qq && kpkg=$(resolve_kernel); }
-[ -n "$kpkg" ] || die "cannot resolve linux-image-amd64 from the package lists"
+# The guest's Debian suite: packages and kernel both come from it (apt lists of its own, under the cache).
+suite=${DINV_GUEST_SUITE:-trixie}
+# shellcheck source=lib/apt-suite.sh
+. "$here/lib/apt-suite.sh" "$suite" "$cache"
+# The kernel package the suite's meta package points at (pinned per build by its name).
+kpkg=${DINV_KERNEL_PACKAGE:-$(apt_suite cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')}
+[ -n "$kpkg" ] || die "cannot resolve linux-image-amd64 from $suite's package lists"
 
 guest_files=$(cd "$repo" && find alpine -type f | LC_ALL=C sort)
 # shellcheck disable=SC2086
-recipe=$( { printf '%s\n' "$kpkg"; hash_files $guest_files; sha256sum < "$agent"; } | sha256sum | cut -c1-16)
+recipe=$( { printf '%s\n' "$suite" "$kpkg"; hash_files $guest_files; sha256sum < "$agent"; } | sha256sum | cut -c1-16)
 if [ -f "$out/manifest.json" ] && grep -q "\"recipe\": \"$recipe\"" "$out/manifest.json"; then
   echo "guest: up to date (recipe $recipe)"
   exit 0
@@ -37,14 +38,14 @@ started=$(date +%s)
 
 # 1. kernel (cached by package name)
 kdir="$cache/kernel/$kpkg"
-[ -f "$kdir/vmlinux" ] || bash "$here/lib/kernel.sh" "$kpkg" "$kdir"
+[ -f "$kdir/vmlinux" ] || bash "$here/lib/kernel.sh" "$kpkg" "$kdir" "$suite" "$cache"
 release=$(cat "$kdir/kernel.release")
 
 # 2. package tree (cached by the package list and the install step)
-tree_key=$(hash_files alpine/packages.txt alpine/lib/rootfs-debian.sh)
+tree_key=$( { printf '%s\n' "$suite"; hash_files alpine/packages.txt alpine/lib/rootfs-debian.sh; } | sha256sum | cut -c1-16)
 tree_tar="$cache/rootfs-$tree_key.tar"
 if [ ! -f "$tree_tar" ]; then
-  bash "$here/lib/rootfs-debian.sh" "$here/packages.txt" "$tree_tar.tmp"
+  bash "$here/lib/rootfs-debian.sh" "$here/packages.txt" "$tree_tar.tmp" "$suite"
   mv "$tree_tar.tmp" "$tree_tar"
 fi
 
@@ -82,11 +83,11 @@ mv "$work/vmlinux.out" "$out/vmlinux"
 cp "$kdir/vmlinuz" "$out/vmlinuz"
 mv "$work/initramfs.cpio" "$out/initramfs.cpio"
 mv "$work/rootfs.img" "$out/rootfs.img"
-# The guest's docker CLI, for the container image (same version as the guest's dockerd).
-cp "$root/usr/bin/docker" "$out/docker"
 cat > "$out/manifest.json" <<JSON
 {
   "recipe": "$recipe",
+  "suite": "$suite",
+  "dockerVersion": "$(dpkg-query --admindir="$root/var/lib/dpkg" -W -f '${Version}' docker.io)",
   "kernelPackage": "$kpkg",
   "kernelRelease": "$release",
   "rootImageBytes": $(stat -c %s "$out/rootfs.img"),

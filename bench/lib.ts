@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseEnv } from "../host/config/env.js";
 import { buildQemuArgs, type QemuPlan } from "../host/qemu/args.js";
+import { qemuFeatures } from "../host/qemu/version.js";
 import { tscKhzFromCpuinfo } from "../host/preflight.js";
 import { startQemu, type QemuProcess } from "../host/qemu/process.js";
 import { readFileSync } from "node:fs";
@@ -58,6 +59,7 @@ export async function bareQemu(env: Record<string, string>, extraCmdline: string
   await new Promise<void>((r) => server.listen(agentSocket, r));
   const plan: QemuPlan = {
     accel: "tcg",
+    qemu: qemuFeatures(execFileSync("qemu-system-x86_64", ["--version"], { encoding: "utf8" })),
     kernel: join(GUEST_DIR, "vmlinux"),
     initrd: join(GUEST_DIR, "initramfs.cpio"),
     rootImage: join(GUEST_DIR, "rootfs.img"),

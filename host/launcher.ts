@@ -74,6 +74,7 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
   const virtiofsSockets = config.mounts.map((_, i) => run(`virtiofs-${i}.sock`));
   const plan = (accel: "kvm" | "tcg"): QemuPlan => ({
     accel,
+    qemu: pre.qemu!,
     ...pre.guest,
     initrd,
     dockerDisk: join(config.dockerDir, "docker.qcow2"),

@@ -6,10 +6,12 @@ import { join } from "node:path";
 import { execa } from "execa";
 import type { HostConfig } from "./config/env.js";
 import { probeKvm, type KvmProbe } from "./qemu/accel.js";
+import { qemuFeatures, QemuVersionError, type QemuFeatures } from "./qemu/version.js";
 import type { VirtiofsProbe } from "./share/choose.js";
+import { virtiofsdFlavour, type VirtiofsdFlavour } from "./share/virtiofsd.js";
 
-/** Where Debian (QEMU 7.2's C daemon) and other distributions (the Rust one) install virtiofsd. */
-const VIRTIOFSD_PATHS = ["/usr/lib/qemu/virtiofsd", "/usr/libexec/virtiofsd", "/usr/lib/virtiofsd"];
+/** Where Debian 12 (QEMU 7.2's C daemon), Debian 13 and others (the Rust one) install virtiofsd. */
+const VIRTIOFSD_PATHS = ["/usr/libexec/virtiofsd", "/usr/lib/qemu/virtiofsd", "/usr/lib/virtiofsd"];
 
 export interface GuestFiles {
   kernel: string;
@@ -21,7 +23,8 @@ export interface Preflight {
   problems: string[];
   kvm: KvmProbe;
   guest: GuestFiles;
-  qemuVersion?: string;
+  /** what the installed QEMU needs on its command line; absent when it cannot run (then a problem says why) */
+  qemu?: QemuFeatures;
   /** host TSC frequency from /proc/cpuinfo, kHz */
   tscKhz?: number;
   /** what virtio-fs needs, probed only when DINV_MOUNTS may use it */
@@ -31,10 +34,16 @@ export interface Preflight {
 /** virtiofsd's binary and whether unshare(CLONE_FS) is allowed (perl is Essential in Debian). */
 export async function probeVirtiofs(): Promise<VirtiofsProbe> {
   let binary: string | undefined;
-  for (const path of VIRTIOFSD_PATHS) if ((await stat(path).catch(() => undefined))?.isFile()) { binary = path; break; }
+  let flavour: VirtiofsdFlavour | undefined;
+  for (const path of VIRTIOFSD_PATHS) {
+    if (!(await stat(path).catch(() => undefined))?.isFile()) continue;
+    const version = await execa(path, ["--version"], { reject: false, timeout: 5000 });
+    flavour = virtiofsdFlavour(`${version.stdout}\n${version.stderr}`);
+    if (flavour) { binary = path; break; }
+  }
   // syscall 272 = unshare on x86_64, 0x200 = CLONE_FS: exactly the call virtiofsd's threads make.
   const probe = await execa("perl", ["-e", "exit(syscall(272, 0x200) == 0 ? 0 : 1)"], { reject: false });
-  return { ...(binary ? { binary } : {}), unshareFs: probe.exitCode === 0 };
+  return { ...(binary && flavour ? { binary, flavour } : {}), unshareFs: probe.exitCode === 0 };
 }
 
 /** "cpu MHz : 2445.432" -> 2445432. Pure. */
@@ -64,9 +73,17 @@ export async function preflight(config: HostConfig, qemuBinary: string): Promise
     if (s && !s.isDirectory()) problems.push(`${variable}: "${dir}" exists and is not a directory`);
   }
   const version = await execa(qemuBinary, ["--version"], { reject: false });
+  let qemu: QemuFeatures | undefined;
   if (version.exitCode !== 0) problems.push(`${qemuBinary} not found or not runnable; install qemu-system-x86`);
-  const qemuVersion = /version (\S+)/.exec(String(version.stdout))?.[1];
+  else {
+    try {
+      qemu = qemuFeatures(String(version.stdout));
+    } catch (err) {
+      if (!(err instanceof QemuVersionError)) throw err;
+      problems.push(err.message);
+    }
+  }
   const tscKhz = tscKhzFromCpuinfo(await readFile("/proc/cpuinfo", "utf8").catch(() => ""));
   const virtiofs = config.mounts.length > 0 && config.mountsFs !== "9p" ? await probeVirtiofs() : undefined;
-  return { problems, kvm: await probeKvm(), guest, ...(qemuVersion ? { qemuVersion } : {}), ...(tscKhz ? { tscKhz } : {}), ...(virtiofs ? { virtiofs } : {}) };
+  return { problems, kvm: await probeKvm(), guest, ...(qemu ? { qemu } : {}), ...(tscKhz ? { tscKhz } : {}), ...(virtiofs ? { virtiofs } : {}) };
 }

@@ -1,4 +1,4 @@
-// Bundle the host CLI (Node 20) and the guest agent (one file for the guest's Node 18).
+// Bundle the host CLI (Node 20) and the guest agent (one file for the guest's Node 20).
 import { build } from "esbuild";
 import { readFile } from "node:fs/promises";
 
@@ -12,8 +12,8 @@ await Promise.all([
     ...common,
     entryPoints: ["host/cli/main.ts"],
     outfile: "dist/dinv.js",
-    // node18: the container image runs the launcher on Debian bookworm's Node.
-    target: "node18",
+    // node20: the container image runs the launcher on Debian trixie's Node 20, development machines on Node 20.
+    target: "node20",
     banner: { js: `#!/usr/bin/env node\n${banner.js}` },
     define: { DINV_VERSION: JSON.stringify(pkg.version) },
   }),
@@ -21,7 +21,7 @@ await Promise.all([
     ...common,
     entryPoints: ["guest/main.ts"],
     outfile: "dist/dinv-agent.js",
-    target: "node18",
+    target: "node20",
     // CommonJS: the guest runs it as a plain .js file, with no package.json beside it.
     format: "cjs",
     minify: true,

@@ -2,11 +2,17 @@
 // default socket) points at. The base is built offline (mmdebstrap + docker import) unless it
 // exists already or --base-from-registry asks for image/base.Dockerfile.
 import { spawnSync } from "node:child_process";
-import { prepare, sh } from "./lib.mjs";
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { prepare, ROOT, sh } from "./lib.mjs";
 
 const args = process.argv.slice(2);
 const tag = process.env.DINV_IMAGE_TAG ?? "dinv:latest";
-const base = process.env.DINV_IMAGE_BASE ?? "dinv-base:bookworm";
+// The base's tag names the hash of what it is built from, so a changed package list builds a new one.
+const baseInputs = ["image/base-packages.txt", "image/build-base.sh", "image/base.Dockerfile"];
+const baseHash = createHash("sha256").update(baseInputs.map((f) => readFileSync(join(ROOT, f))).join("\0")).digest("hex").slice(0, 12);
+const base = process.env.DINV_IMAGE_BASE ?? `dinv-base:trixie-${baseHash}`;
 
 prepare();
 const engine = spawnSync("docker", ["version", "--format", "{{.Server.Version}}"], { encoding: "utf8" });

@@ -10,6 +10,7 @@ declare -A need=(
   [depmod]=kmod
   [mkfs.ext4]=e2fsprogs
   [xz]=xz-utils
+  [zstd]=zstd
   # the guest agent's startup snapshot is written under TCG's CPU model (alpine/lib/agent-snapshot.sh)
   [qemu-x86_64]=qemu-user
   [busybox]=busybox-static

@@ -4,6 +4,8 @@
 #   TREE/RELEASE holds the package's modules; DEST_ROOT/lib/modules/RELEASE receives them.
 #   ORDER_FILE (optional) receives the load order, dependencies first, one path a line.
 # List lines are module names or directories under kernel/ ending in '/' (all modules below).
+# Compressed modules (Debian 13 ships .ko.xz) are stored decompressed: busybox's insmod in the
+# initramfs loads plain .ko files only, and under TCG decompressing at every boot costs CPU.
 set -euo pipefail
 tree=$1 release=$2 list=$3 dest=$4 order=${5:-}
 src="$tree/$release"
@@ -12,7 +14,7 @@ while read -r line; do
   line=${line%%#*}; line=$(echo "$line" | xargs)
   [ -n "$line" ] || continue
   if [[ $line == */ ]]; then
-    while read -r ko; do names+=("$(basename "$ko" .ko)"); done < <(find "$src/kernel/$line" -name '*.ko')
+    while read -r ko; do ko=$(basename "$ko"); names+=("${ko%%.ko*}"); done < <(find "$src/kernel/$line" -name '*.ko*')
   else
     names+=("$line")
   fi
@@ -35,9 +37,14 @@ for name in "${names[@]}"; do
     rel=${path#"$view/lib/modules/$release/"}
     [ -n "${seen[$rel]:-}" ] && continue
     seen[$rel]=1
+    plain=${rel%.xz}; plain=${plain%.zst}
     mkdir -p "$dest/lib/modules/$release/$(dirname "$rel")"
-    cp "$src/$rel" "$dest/lib/modules/$release/$rel"
-    [ -z "$order" ] || printf '/lib/modules/%s/%s\n' "$release" "$rel" >> "$order"
+    case $rel in
+      *.xz) xz -dc "$src/$rel" > "$dest/lib/modules/$release/$plain" ;;
+      *.zst) zstd -dcq "$src/$rel" > "$dest/lib/modules/$release/$plain" ;;
+      *) cp "$src/$rel" "$dest/lib/modules/$release/$rel" ;;
+    esac
+    [ -z "$order" ] || printf '/lib/modules/%s/%s\n' "$release" "$plain" >> "$order"
   done < <(modprobe -d "$view" -S "$release" --show-depends "$name" 2>/dev/null || echo "missing $name")
 done
 cp "$src"/modules.order "$src"/modules.builtin* "$dest/lib/modules/$release/" 2>/dev/null || true

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # The one distribution-specific step: install the guest packages into a tar.
-# Usage: rootfs-debian.sh PACKAGES_FILE OUT_TAR
+# Usage: rootfs-debian.sh PACKAGES_FILE OUT_TAR SUITE
 # Swap this file for an apk-based one to build an Alpine flavour.
 set -euo pipefail
 packages_file=$1
 out_tar=$2
-suite=${DINV_GUEST_SUITE:-bookworm}
+suite=$3
 
 packages=$(grep -v '^[[:space:]]*#' "$packages_file" | grep -v '^[[:space:]]*$' | paste -sd, -)
 

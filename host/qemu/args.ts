@@ -4,9 +4,12 @@ import { AGENT_PORT_NAME, DISK_SERIAL } from "../../shared/constants.js";
 import { formatSize } from "../config/size.js";
 import type { HostConfig } from "../config/env.js";
 import { forwardsOf, slirpHostfwd } from "../net/forwards.js";
+import type { QemuFeatures } from "./version.js";
 
 export interface QemuPlan {
   accel: "kvm" | "tcg";
+  /** what the QEMU in use needs (probed version) */
+  qemu: QemuFeatures;
   kernel: string;
   initrd: string;
   rootImage: string;
@@ -66,8 +69,8 @@ export function buildQemuArgs(config: HostConfig, plan: QemuPlan): string[] {
           `(it has ${MICROVM_MMIO_SLOTS} virtio-mmio slots); mount a common parent directory, or set DINV_MACHINE=q35`,
       );
     }
-    // No option ROMs: PVH boot of vmlinux needs none, and they cost time under TCG.
-    push("-M", `microvm,x-option-roms=off,isa-serial=on,rtc=on${memBackend}`);
+    // No option ROMs where QEMU loads the PVH vmlinux itself (7.2): they cost time under TCG.
+    push("-M", `microvm,${plan.qemu.noOptionRoms ? "x-option-roms=off," : ""}isa-serial=on,rtc=on${memBackend}`);
     // virtio-mmio defaults to legacy (v1) devices, which virtiofsd's libvhost-user refuses.
     if (virtiofs) push("-global", "virtio-mmio.force-legacy=false");
   } else {
@@ -120,7 +123,7 @@ export function buildQemuArgs(config: HostConfig, plan: QemuPlan): string[] {
   push("-device", `${dev("net")},netdev=net0`);
 
   // The launcher listens first; QEMU connects and retries every second if the launcher restarts.
-  push("-chardev", `socket,id=agent,path=${qemuEscape(plan.agentSocket)},reconnect=1`);
+  push("-chardev", `socket,id=agent,path=${qemuEscape(plan.agentSocket)},${plan.qemu.reconnect}`);
   push("-device", `${dev("serial")},max_ports=2`);
   push("-device", `virtserialport,chardev=agent,name=${AGENT_PORT_NAME}`);
 

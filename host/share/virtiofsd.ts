@@ -1,5 +1,6 @@
 // virtiofsd processes serving DINV_MOUNTS over virtio-fs: one per share, started before each QEMU
-// (QEMU 7.2's C virtiofsd serves one connection and exits when QEMU goes away).
+// (each serves one connection and exits when QEMU goes away). Two implementations are in use:
+// QEMU 7.2's C daemon (Debian 12) and the Rust one (Debian 13, the container image).
 
 import { rm, stat } from "node:fs/promises";
 import { execa, type ResultPromise } from "execa";
@@ -15,14 +16,29 @@ export interface VirtiofsShare {
 
 export class VirtiofsdError extends Error {}
 
+/** Which virtiofsd: QEMU's C daemon ("virtiofsd version 7.2.22 ...") or the Rust one ("virtiofsd 1.13.2"). */
+export type VirtiofsdFlavour = "c" | "rust";
+
+/** The flavour from `virtiofsd --version`'s first line, undefined when it is neither. Pure. */
+export function virtiofsdFlavour(versionText: string): VirtiofsdFlavour | undefined {
+  const first = versionText.trim().split("\n")[0] ?? "";
+  if (/^virtiofsd version \d/.test(first)) return "c";
+  if (/^virtiofsd v?\d+\.\d+/.test(first)) return "rust";
+  return undefined;
+}
+
 /**
- * virtiofsd's command line. Pure.
- * sandbox=chroot: the namespace sandbox needs mount namespaces, which a container does not grant.
- * rlimit-nofile=0: raising the limit needs CAP_SYS_RESOURCE, which a container lacks.
- * cache=auto: the guest caches attributes and data for 1 s, the launcher side may still change them.
+ * virtiofsd's command line, the same settings in each flavour's syntax. Pure.
+ * sandbox chroot: the namespace sandbox needs mount namespaces, which a container does not grant.
+ * rlimit-nofile 0: raising the limit needs CAP_SYS_RESOURCE, which a container lacks.
+ * cache auto: the guest caches attributes and data for 1 s, the launcher side may still change them.
  */
-export function virtiofsdArgs(share: VirtiofsShare): string[] {
-  // virtiofsd splits -o on commas (libfuse's fuse_opt): a literal one is written \, there.
+export function virtiofsdArgs(share: VirtiofsShare, flavour: VirtiofsdFlavour): string[] {
+  if (flavour === "rust") {
+    // One argument a value: no option string to split, so the path needs no escaping.
+    return ["--socket-path", share.socket, "--shared-dir", share.path, "--sandbox", "chroot", "--cache", "auto", "--rlimit-nofile", "0"];
+  }
+  // The C virtiofsd splits -o on commas (libfuse's fuse_opt): a literal one is written \, there.
   const source = share.path.replace(/[\\,]/g, (c) => `\\${c}`);
   return [`--socket-path=${share.socket}`, "-o", `source=${source}`, "-o", "sandbox=chroot", "-o", "cache=auto", "--rlimit-nofile=0"];
 }
@@ -34,6 +50,7 @@ export class VirtiofsdSet {
 
   constructor(
     private readonly binary: string,
+    private readonly flavour: VirtiofsdFlavour,
     private readonly shares: VirtiofsShare[],
     private readonly log: Logger,
   ) {}
@@ -50,7 +67,7 @@ export class VirtiofsdSet {
   private async startOne(share: VirtiofsShare, timeoutMs: number): Promise<void> {
     // The socket's appearance is the readiness signal: a leftover from an earlier run must go.
     await rm(share.socket, { force: true });
-    const child = execa(this.binary, virtiofsdArgs(share), { reject: false, stdin: "ignore", buffer: false, cleanup: true });
+    const child = execa(this.binary, virtiofsdArgs(share, this.flavour), { reject: false, stdin: "ignore", buffer: false, cleanup: true });
     let output = "";
     for (const stream of [child.stdout, child.stderr]) {
       stream?.on("data", (chunk: Buffer) => {

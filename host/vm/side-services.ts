@@ -44,7 +44,7 @@ export async function startSideServices(
   let virtiofsd: VirtiofsdSet | undefined;
   let shareFs: "9p" | "virtiofs" = "9p";
   if (shareChoice.fs === "virtiofs") {
-    virtiofsd = new VirtiofsdSet(shareChoice.binary, config.mounts.map((path, i) => ({ tag: shareTag(i), path, socket: paths.virtiofsSockets[i]! })), log);
+    virtiofsd = new VirtiofsdSet(shareChoice.binary, shareChoice.flavour, config.mounts.map((path, i) => ({ tag: shareTag(i), path, socket: paths.virtiofsSockets[i]! })), log);
     try {
       await virtiofsd.ensureRunning();
       shareFs = "virtiofs";

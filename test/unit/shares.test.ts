@@ -3,13 +3,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { chooseShareFs } from "../../host/share/choose.js";
-import { virtiofsdArgs } from "../../host/share/virtiofsd.js";
+import { virtiofsdArgs, virtiofsdFlavour } from "../../host/share/virtiofsd.js";
 import { buildQemuArgs } from "../../host/qemu/args.js";
 import { guestConfigFor } from "../../host/guest-config.js";
 import { shareModules, shareMountArgs } from "../../guest/system/mounts.js";
 import { makeConfig, makePlan } from "../helpers/make-config.js";
 
-const usable = { binary: "/usr/lib/qemu/virtiofsd", unshareFs: true };
+const usable = { binary: "/usr/lib/qemu/virtiofsd", flavour: "c" as const, unshareFs: true };
 
 const cases: [string, Parameters<typeof chooseShareFs>, RegExp | string][] = [
   ["no mounts: nothing to choose", ["auto", 0, undefined], "9p"],
@@ -30,10 +30,25 @@ for (const [name, args, expected] of cases) {
   });
 }
 
-test("virtiofsd: chroot sandbox (a container has no mount namespaces), rlimit untouched, commas escaped", () => {
-  const args = virtiofsdArgs({ tag: "dinv0", path: "/srv/a b,c", socket: "/run/dinv/virtiofs-0.sock" });
+test("C virtiofsd: chroot sandbox (a container has no mount namespaces), rlimit untouched, commas escaped", () => {
+  const args = virtiofsdArgs({ tag: "dinv0", path: "/srv/a b,c", socket: "/run/dinv/virtiofs-0.sock" }, "c");
   assert.deepEqual(args, ["--socket-path=/run/dinv/virtiofs-0.sock", "-o", "source=/srv/a b\\,c", "-o", "sandbox=chroot", "-o", "cache=auto", "--rlimit-nofile=0"]);
 });
+
+test("Rust virtiofsd: the same settings in its own flags, the path one argument as it is", () => {
+  const args = virtiofsdArgs({ tag: "dinv0", path: "/srv/a b,c", socket: "/run/dinv/virtiofs-0.sock" }, "rust");
+  assert.deepEqual(args, ["--socket-path", "/run/dinv/virtiofs-0.sock", "--shared-dir", "/srv/a b,c", "--sandbox", "chroot", "--cache", "auto", "--rlimit-nofile", "0"]);
+});
+
+const flavours: [string, string, string | undefined][] = [
+  ["Debian 12's C daemon", "virtiofsd version 7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)\nCopyright (c) 2003-2022", "c"],
+  ["Debian 13's Rust daemon", "virtiofsd 1.13.2\n", "rust"],
+  ["something else", "usage: virtiofsd [options]", undefined],
+  ["nothing", "", undefined],
+];
+for (const [name, text, expected] of flavours) {
+  test(`virtiofsd flavour from --version: ${name}`, () => assert.equal(virtiofsdFlavour(text), expected));
+}
 
 const values = (args: string[], flag: string) => args.flatMap((a, i) => (args[i - 1] === flag ? [a] : []));
 
