@@ -7,6 +7,8 @@ import type { GuestMessage } from "../shared/protocol/guest-messages.js";
 import type { HostMessage } from "../shared/protocol/host-messages.js";
 import type { StepName } from "../shared/protocol/status.js";
 import type { Transport } from "../shared/transport.js";
+import { PublishReporter } from "./publish/reporter.js";
+import type { WatcherOptions } from "./publish/watcher.js";
 import { StatusTracker, type Clock } from "./status.js";
 import { GuestStepError, type GuestSystem, type LogSink } from "./system/types.js";
 
@@ -22,6 +24,8 @@ export interface AgentOptions {
   restartDelayMs?: (attempt: number) => number;
   /** how often the docker disk's free space is checked, ms (0: never) */
   diskCheckMs?: number;
+  /** timings of the published-ports watcher (tests shorten them) */
+  publish?: WatcherOptions;
 }
 
 /** Free space below which the docker disk counts as full: 64 MiB or 1 %, whichever is larger. */
@@ -38,6 +42,7 @@ export class Agent {
   private initStartedMs: number | undefined;
   /** dockerd is the agent's: started by it, or adopted from the guest init */
   private dockerdOwned = false;
+  private readonly publisher: PublishReporter;
 
   constructor(
     private readonly system: GuestSystem,
@@ -46,6 +51,7 @@ export class Agent {
     this.status = new StatusTracker(options.bootId, options.clock);
     this.status.onchange = (snapshot) => this.transport?.send(snapshot);
     this.status.start("agent");
+    this.publisher = new PublishReporter(system, options.bootId, options.clock, (m) => this.transport?.send(m), (msg) => this.log("warn", msg), options.publish);
   }
 
   /** Use a (new) connection: say hello and send the current state. */
@@ -65,6 +71,7 @@ export class Agent {
       ...(this.initStartedMs !== undefined ? { initStartedMs: this.initStartedMs } : {}),
     });
     transport.send(this.status.snapshot());
+    transport.send(this.publisher.message());
   }
 
   /** Start the steps that need no configuration (waiting for the init script). */
@@ -97,6 +104,7 @@ export class Agent {
         return;
       case "status-request":
         this.transport?.send(this.status.snapshot());
+        this.transport?.send(this.publisher.message());
         return;
       case "shutdown":
         this.stopping ??= this.shutdown(message.timeoutSeconds);
@@ -155,6 +163,7 @@ export class Agent {
       }));
     if (!ok || this.stopping) return;
     this.status.markRunning();
+    this.publisher.start();
     void this.superviseDockerd(config);
     this.watchDisk();
   }
@@ -166,6 +175,7 @@ export class Agent {
     for (let attempt = 1; ; attempt++) {
       const how = await this.system.dockerdExited();
       if (this.stopping) return;
+      this.publisher.dockerdGone();
       if (attempt > max) {
         this.status.setCondition("dockerd", { step: "dockerd", message: `dockerd exited (${how}) and was restarted ${max} times; giving up`, hint: "see the dockerd lines in the launcher log; restart dinv" });
         return;
@@ -229,6 +239,7 @@ export class Agent {
 
   private async shutdown(timeoutSeconds: number): Promise<void> {
     this.status.setPhase({ phase: "stopping" });
+    this.publisher.stop();
     // Let a boot in progress reach a step boundary so nothing is half-mounted.
     await this.booting;
     this.status.start("shutdown");

@@ -24,6 +24,9 @@ import { chooseShareFs } from "./share/choose.js";
 import { bootWithWatchdog } from "./vm/boot.js";
 import { claimRunDir, RunDirBusy } from "./vm/run-dir.js";
 import { startSideServices } from "./vm/side-services.js";
+import { publishPolicy } from "./publish/policy.js";
+import { AutoPublisher } from "./publish/publisher.js";
+import { slirpBackend } from "./publish/slirp.js";
 import { forceQuit, stopVm } from "./vm/stop.js";
 
 /** How often the launcher asks the agent for its status, and how long a silence it tolerates, ms. */
@@ -137,6 +140,17 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
   let qemu: QemuProcess | undefined;
   let accel: "kvm" | "tcg" = choice.accel === "kvm" ? "kvm" : "tcg";
   let lastPhase = "";
+  const publisher = config.publish.mode === "auto"
+    ? new AutoPublisher(publishPolicy(config), net?.kind === "passt"
+      ? { unavailable: "passt cannot add forwards while it runs: list the port in DINV_TCP_PORTS / DINV_UDP_PORTS, or use DINV_NET=slirp" }
+      : slirpBackend(plan("tcg").qmpSocket), log)
+    : undefined;
+  if (publisher) {
+    publisher.onchange = (s) => state.setPublished(s);
+    session.onpublished = (ports) => {
+      if (!stopping) publisher.offer(ports);
+    };
+  }
   session.onhello = (h) => log.info({ bootId: h.bootId, agent: h.agentVersion, uptimeMs: h.uptimeMs }, "guest agent connected");
   session.ondisconnect = () => {
     if (!stopping) state.setHostError("agent", { message: "the guest agent disconnected", hint: "it reconnects by itself; if not, see the console lines in the log" });
@@ -262,6 +276,7 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
     attempts: 3,
     onStart: (q, a) => {
       qemu = q;
+      publisher?.reset();
       accel = a;
       state.setAccel(a);
       if (config.guestAslr === "auto" && a === "tcg" && !toldAslr) {

@@ -24,6 +24,8 @@ declare -A need=(
   # tests: a UDP echo server copied into a guest test image; the e2e engine's bridge
   [socat]=socat
   [ip]=iproute2
+  # tests and benchmarks: a real registry for docker pull/push, on loopback
+  [docker-registry]=docker-registry
 )
 missing=()
 for tool in "${!need[@]}"; do

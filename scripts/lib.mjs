@@ -32,6 +32,8 @@ export function installNodeDeps() {
 export function build() {
   sh(process.execPath, ["scripts/bundle.mjs"]);
   sh("bash", ["alpine/build.sh", "dist/dinv-agent.js", "build/guest"]);
+  // The guest Docker's own clients for the tests and benchmarks (this machine's CLI is older).
+  sh("bash", ["scripts/clients.sh", "build/clients", "build/cache"]);
   const manifest = JSON.parse(readFileSync(join(ROOT, "build/guest/manifest.json"), "utf8"));
   return manifest;
 }

@@ -5,8 +5,9 @@
 # against SUITE. bookworm's archive keyring verifies trixie too.
 apt_suite_init() {
   APT_SUITE=$1
-  APT_SUITE_DIR=$2/apt-$1
-  mkdir -p "$APT_SUITE_DIR/lists/partial" "$APT_SUITE_DIR/cache/archives/partial"
+  mkdir -p "$2/apt-$1/lists/partial" "$2/apt-$1/cache/archives/partial"
+  # Absolute: apt reads relative Dir:: paths against its root, not the working directory.
+  APT_SUITE_DIR=$(cd "$2/apt-$1" && pwd)
   printf 'deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian %s main\n' "$APT_SUITE" \
     > "$APT_SUITE_DIR/sources.list"
   APT_SUITE_OPTS=(
@@ -14,7 +15,7 @@ apt_suite_init() {
     -o "Dir::State::Lists=$APT_SUITE_DIR/lists" -o "Dir::Cache=$APT_SUITE_DIR/cache" -o Dir::State::status=/dev/null
   )
   # Lists older than a day are fetched again (point releases move the kernel package's name).
-  if [ -z "$(find "$APT_SUITE_DIR/lists" -maxdepth 1 -name '*_Packages' -mmin -1440 2>/dev/null)" ]; then
+  if [ -z "$(find "$APT_SUITE_DIR/lists" -maxdepth 1 -name '*_Packages*' -mmin -1440 2>/dev/null)" ]; then
     apt-get "${APT_SUITE_OPTS[@]}" update -qq
   fi
 }

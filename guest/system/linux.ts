@@ -4,7 +4,10 @@ import { readFileSync } from "node:fs";
 import { readFile, statfs } from "node:fs/promises";
 import { GUEST_DOCKER_ROOT } from "../../shared/constants.js";
 import type { DiskSpec, DockerdSpec, ShareSpec } from "../../shared/protocol/guest-config.js";
+import type { PublishedPort } from "../../shared/protocol/published.js";
+import { LoopbackRelays } from "../publish/relay.js";
 import { prepareDisk } from "./disk.js";
+import { dockerPortSource } from "./docker-ports.js";
 import { Dockerd } from "./dockerd.js";
 import { waitEarlyStart } from "./early.js";
 import { run } from "./exec.js";
@@ -16,6 +19,12 @@ const RUN_DIR = "/run/dinv";
 export class LinuxSystem implements GuestSystem {
   private readonly dockerd = new Dockerd();
   private readonly mounted: string[] = [];
+  private readonly relays = new LoopbackRelays();
+  readonly portSource = dockerPortSource;
+
+  relayLoopback(ports: PublishedPort[]): Promise<{ key: string; reason: string }[]> {
+    return this.relays.apply(ports);
+  }
 
   async waitPrep(): Promise<PrepResult> {
     const deadline = Date.now() + 120_000;

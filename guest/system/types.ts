@@ -1,6 +1,8 @@
 // What the agent needs from the guest OS. The real one runs commands; unit tests use a fake.
 
 import type { DiskSpec, DockerdSpec, ShareSpec } from "../../shared/protocol/guest-config.js";
+import type { PublishedPort } from "../../shared/protocol/published.js";
+import type { PortSource } from "../publish/watcher.js";
 
 /** A failure the user can act on: what failed and what to do. */
 export class GuestStepError extends Error {
@@ -55,6 +57,10 @@ export interface GuestSystem {
   stopDockerd(timeoutSeconds: number): Promise<string>;
   /** Unmount every disk and share, then sync; returns what happened. */
   unmountAll(): Promise<string>;
+  /** dockerd's published ports, and the events that may change them. */
+  readonly portSource: PortSource;
+  /** Relay the loopback-only published ports to the guest's network address; returns those that failed, with why. */
+  relayLoopback(ports: PublishedPort[]): Promise<{ key: string; reason: string }[]>;
   /** Power the VM off (never returns in a real guest). */
   powerOff(): Promise<void>;
 }

@@ -5,6 +5,7 @@
 import { PROTOCOL_VERSION } from "../../shared/constants.js";
 import type { GuestConfig } from "../../shared/protocol/guest-config.js";
 import type { GuestMessage, Hello } from "../../shared/protocol/guest-messages.js";
+import type { Published, PublishedPort } from "../../shared/protocol/published.js";
 import type { StatusSnapshot } from "../../shared/protocol/status.js";
 import type { Logger } from "../log.js";
 import type { HostTransport } from "./channel.js";
@@ -22,6 +23,9 @@ export class GuestSession {
   lastHeardAt = 0;
   onhello?: (hello: ReceivedHello) => void;
   onstatus?: (status: StatusSnapshot) => void;
+  /** the guest's latest full set of published ports (a newer set for the current boot) */
+  onpublished?: (ports: PublishedPort[]) => void;
+  private publishedSeq = -1;
   ondisconnect?: () => void;
   private transport: HostTransport | undefined;
   private readonly logLimit = new RateLimiter(50, 200);
@@ -71,6 +75,8 @@ export class GuestSession {
         return this.onHello(message);
       case "status":
         return this.onStatus(message);
+      case "published":
+        return this.onPublished(message);
       case "log": {
         const gate = this.logLimit.take();
         if (gate.suppressed) this.log.warn({ suppressed: gate.suppressed }, "guest log lines suppressed (rate limit)");
@@ -88,6 +94,7 @@ export class GuestSession {
     if (this.hello && this.hello.bootId !== hello.bootId) {
       this.log.warn({ previous: this.hello.bootId, now: hello.bootId }, "guest booted again");
       this.status = undefined;
+      this.publishedSeq = -1;
     }
     const first = !this.hello || this.hello.bootId !== hello.bootId;
     this.hello = { ...hello, receivedAt: first ? this.now() : this.hello!.receivedAt };
@@ -104,6 +111,16 @@ export class GuestSession {
     if (this.status && status.seq <= this.status.seq) return; // stale or repeated snapshot
     this.status = status;
     this.onstatus?.(status);
+  }
+
+  private onPublished(published: Published): void {
+    if (!this.hello || published.bootId !== this.hello.bootId) {
+      this.reject(`published ports for boot ${published.bootId} without a hello for it`);
+      return;
+    }
+    if (published.seq < this.publishedSeq) return; // an older set
+    this.publishedSeq = published.seq;
+    this.onpublished?.(published.ports);
   }
 
   private reject(reason: string): void {

@@ -3,7 +3,7 @@
 
 import { z } from "zod";
 import { DEFAULT_BIP, GUEST_DOCKER_PORT, GUEST_DOCKER_ROOT, GUEST_DOCKER_TLS_PORT } from "../../shared/constants.js";
-import { checkPath, normalisePath, parsePathList, parsePortList } from "./lists.js";
+import { checkPath, normalisePath, parsePathList, parsePortList, parsePortRanges } from "./lists.js";
 import { parseSize } from "./size.js";
 
 /** What each variable accepts, quoted in errors and in `dinv run --help`. */
@@ -39,6 +39,8 @@ export const ALLOWED: Record<string, string> = {
   DINV_GUEST_ASLR: "auto, on or off: address-space randomisation of the guest's processes (default auto: off under TCG, where it makes every exec ~3x dearer; on under KVM)",
   DINV_MOUNTS_FS: "auto, virtiofs or 9p: how DINV_MOUNTS reach the guest (default auto: virtio-fs when virtiofsd can run, else 9p)",
   DINV_9P_OPTIONS: "extra 9p mount options for DINV_MOUNTS, comma-separated, from msize, cache, access, posixacl, noatime (default msize=512000,cache=mmap; \"none\" for the kernel defaults)",
+  DINV_PUBLISH: "auto or off: forward the ports the guest's containers publish (docker run -p) to the launcher side by themselves (default auto)",
+  DINV_PUBLISH_PORTS: "';'-separated ports or ranges the guest may publish automatically, e.g. 1024-65535 (default 1-65535; the launcher's own ports are never published)",
   DINV_DOCKERD_CONFIG: `a JSON object of daemon.json keys, without the keys dinv sets itself (${["hosts", "bip", "data-root", "tls", "tlsverify", "shutdown-timeout"].join(", ")}) (default {})`,
   DINV_REGISTRY_MIRRORS: "';'-separated http(s):// URLs of registry mirrors (default none)",
   DINV_INSECURE_REGISTRIES: "';'-separated registries (host[:port] or CIDR) dockerd may reach without TLS (default none)",
@@ -179,6 +181,12 @@ export function envSchema(defaults: { guestDir: string }) {
         const bad = s.split(",").find((o) => !/^(msize=\d{4,8}|cache=(none|loose|fscache|mmap)|access=(user|client|any)|posixacl|noatime)$/.test(o));
         return bad === undefined ? s : fail(ctx, `"${bad}" is not an accepted 9p option`);
       }),
+      DINV_PUBLISH: text("auto").pipe(z.enum(["auto", "off"], { message: "must be auto or off" })),
+      DINV_PUBLISH_PORTS: text("1-65535").transform((s, ctx) => {
+        const result = parsePortRanges(s);
+        if (!result.ok) return fail(ctx, result.reason);
+        return result.value.length ? result.value : fail(ctx, "lists no port");
+      }),
       DINV_DOCKERD_CONFIG: daemonJson,
       DINV_REGISTRY_MIRRORS: list((u) => /^https?:\/\/[^\s/]+(\/\S*)?$/.test(u), "an http:// or https:// URL"),
       DINV_INSECURE_REGISTRIES: list((r) => /^[A-Za-z0-9.-]+(:\d{1,5})?$|^\d+\.\d+\.\d+\.\d+\/\d+$/.test(r), "a host[:port] or a CIDR"),
@@ -230,6 +238,7 @@ export function envSchema(defaults: { guestDir: string }) {
       guestAslr: env.DINV_GUEST_ASLR,
       net: env.DINV_NET,
       control: { gid: env.DINV_CONTROL_GID, tcpPort: env.DINV_CONTROL_PORT },
+      publish: { mode: env.DINV_PUBLISH, ports: env.DINV_PUBLISH_PORTS },
       daemonConfig: {
         ...env.DINV_DOCKERD_CONFIG,
         ...(env.DINV_REGISTRY_MIRRORS.length ? { "registry-mirrors": env.DINV_REGISTRY_MIRRORS } : {}),

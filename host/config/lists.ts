@@ -25,6 +25,28 @@ export function parsePortList(text: string, maxPorts = 256): ListResult<number> 
   return { ok: true, value: ports };
 }
 
+export interface PortRange {
+  from: number;
+  to: number;
+}
+
+/** "1024-65535; 80" -> ranges, not expanded; rejects bad, zero, >65535 and backwards ranges. */
+export function parsePortRanges(text: string): ListResult<PortRange> {
+  const ranges: PortRange[] = [];
+  for (const raw of text.split(";")) {
+    const item = raw.trim();
+    if (!item) continue;
+    const match = /^(\d{1,5})(?:\s*-\s*(\d{1,5}))?$/.exec(item);
+    if (!match) return { ok: false, reason: `"${item}" is not a port or a range like 8000-8010` };
+    const from = Number(match[1]);
+    const to = match[2] === undefined ? from : Number(match[2]);
+    for (const port of [from, to]) if (port < 1 || port > 65535) return { ok: false, reason: `port ${port} is outside 1-65535` };
+    if (to < from) return { ok: false, reason: `range ${item} runs backwards` };
+    ranges.push({ from, to });
+  }
+  return { ok: true, value: ranges };
+}
+
 /** "/data; /srv/a b" -> ["/data", "/srv/a b"]; absolute, normalised, no duplicates or control characters. */
 export function parsePathList(text: string): ListResult<string> {
   const paths: string[] = [];

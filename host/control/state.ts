@@ -4,6 +4,8 @@ import type { ControlPhase, DinvState } from "../../shared/protocol/control.js";
 import type { StatusSnapshot } from "../../shared/protocol/status.js";
 import type { HostConfig } from "../config/env.js";
 import type { BootTimeline } from "../agent/timeline.js";
+import { forwardsOf } from "../net/forwards.js";
+import type { PublishStatus } from "../publish/publisher.js";
 
 type HostError = DinvState["errors"][number];
 
@@ -30,6 +32,7 @@ export class LauncherState {
   private timeline: Record<string, number> | undefined;
   private readonly inputs: StateInputs = { stopping: false, stopped: false, hostErrors: new Map(), guest: null };
   private readonly listeners = new Set<(state: DinvState) => void>();
+  private published: PublishStatus = { forwards: [], refused: [] };
 
   constructor(
     private readonly config: HostConfig,
@@ -56,6 +59,11 @@ export class LauncherState {
   setHostError(key: string, error: Omit<HostError, "source"> | undefined): void {
     if (error) this.inputs.hostErrors.set(key, { source: "host", ...error });
     else if (!this.inputs.hostErrors.delete(key)) return;
+    this.changed();
+  }
+
+  setPublished(status: PublishStatus): void {
+    this.published = status;
     this.changed();
   }
 
@@ -90,6 +98,11 @@ export class LauncherState {
       dockerHost: `tcp://${host}:${config.dockerPort}`,
       ...(config.tls ? { dockerCertPath: `${config.tls.certDir}/client` } : {}),
       ports: { tcp: config.tcpPorts, udp: config.udpPorts },
+      forwards: [
+        ...forwardsOf(config).map((f) => ({ proto: f.proto, address: f.bind, port: f.hostPort, guestPort: f.guestPort, source: "static" as const })),
+        ...this.published.forwards.map((f) => ({ proto: f.proto, address: f.bind, port: f.port, guestPort: f.port, source: "auto" as const, container: f.container })),
+      ],
+      refused: this.published.refused,
       mounts: config.mounts,
       ...(guest?.dockerVersion ? { dockerVersion: guest.dockerVersion } : {}),
       steps: guest?.steps ?? [],

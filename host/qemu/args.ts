@@ -32,6 +32,9 @@ export interface QemuPlan {
   shareFs?: { kind: "9p" } | { kind: "virtiofs"; sockets: string[] };
 }
 
+/** The -netdev id of the guest network (SLIRP's forwards are added to it at run time by this id). */
+export const NETDEV_ID = "net0";
+
 /** microvm exposes at most eight virtio-mmio transports (QEMU docs, microvm.rst). */
 export const MICROVM_MMIO_SLOTS = 8;
 
@@ -116,11 +119,11 @@ export function buildQemuArgs(config: HostConfig, plan: QemuPlan): string[] {
 
   if (plan.net?.kind === "passt") {
     // passt listens; QEMU 7.2 connects once, at start (passt holds the port forwards).
-    push("-netdev", `stream,id=net0,server=off,addr.type=unix,addr.path=${qemuEscape(plan.net.socket)}`);
+    push("-netdev", `stream,id=${NETDEV_ID},server=off,addr.type=unix,addr.path=${qemuEscape(plan.net.socket)}`);
   } else {
-    push("-netdev", ["user,id=net0", ...forwardsOf(config).map(slirpHostfwd)].join(","));
+    push("-netdev", [`user,id=${NETDEV_ID}`, ...forwardsOf(config).map(slirpHostfwd)].join(","));
   }
-  push("-device", `${dev("net")},netdev=net0`);
+  push("-device", `${dev("net")},netdev=${NETDEV_ID}`);
 
   // The launcher listens first; QEMU connects and retries every second if the launcher restarts.
   push("-chardev", `socket,id=agent,path=${qemuEscape(plan.agentSocket)},${plan.qemu.reconnect}`);

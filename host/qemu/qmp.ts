@@ -1,4 +1,6 @@
-// A minimal QMP client: enough to ask QEMU to quit (flushing its disk caches) during escalation.
+// A minimal QMP client: one connection a command (QMP's greeting and capabilities negotiation
+// each time), commands to one socket queued, since QEMU's monitor chardev serves one client at a
+// time. Used to quit (flushing disk caches) and to add and remove SLIRP forwards.
 
 import { createConnection } from "node:net";
 import { z } from "zod";
@@ -10,8 +12,26 @@ const QmpReplySchema = z.union([
   z.object({ event: z.string() }),
 ]);
 
+const queues = new Map<string, Promise<unknown>>();
+
 /** Run one QMP command; resolves with its return value or rejects with QEMU's error. */
-export function qmpCommand(socketPath: string, execute: string, timeoutMs = 5000): Promise<unknown> {
+export function qmpCommand(socketPath: string, execute: string, options: { arguments?: Record<string, unknown>; timeoutMs?: number } = {}): Promise<unknown> {
+  const previous = queues.get(socketPath) ?? Promise.resolve();
+  const run = previous.catch(() => undefined).then(() => once(socketPath, execute, options.arguments, options.timeoutMs ?? 5000));
+  queues.set(socketPath, run);
+  void run.catch(() => undefined).finally(() => {
+    if (queues.get(socketPath) === run) queues.delete(socketPath);
+  });
+  return run;
+}
+
+/** An HMP command through QMP (`human-monitor-command`): its text output, which is where HMP reports failures. */
+export async function hmpCommand(socketPath: string, commandLine: string, timeoutMs = 5000): Promise<string> {
+  const out = await qmpCommand(socketPath, "human-monitor-command", { arguments: { "command-line": commandLine }, timeoutMs });
+  return typeof out === "string" ? out : "";
+}
+
+function once(socketPath: string, execute: string, args: Record<string, unknown> | undefined, timeoutMs: number): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const socket = createConnection(socketPath);
     const timer = setTimeout(() => {
@@ -35,7 +55,13 @@ export function qmpCommand(socketPath: string, execute: string, timeoutMs = 5000
         const line = buffer.slice(0, newline).trim();
         buffer = buffer.slice(newline + 1);
         if (!line) continue;
-        const parsed = QmpReplySchema.safeParse(JSON.parse(line));
+        let json: unknown;
+        try {
+          json = JSON.parse(line);
+        } catch {
+          return finish(() => reject(new Error(`QMP ${execute}: not JSON from QEMU`)));
+        }
+        const parsed = QmpReplySchema.safeParse(json);
         if (!parsed.success || "event" in parsed.data) continue;
         const reply = parsed.data;
         if ("error" in reply) return finish(() => reject(new Error(`QMP ${execute}: ${reply.error.desc}`)));
@@ -44,7 +70,7 @@ export function qmpCommand(socketPath: string, execute: string, timeoutMs = 5000
           socket.write(`${JSON.stringify({ execute: "qmp_capabilities" })}\n`);
         } else if (stage === "capabilities") {
           stage = "command";
-          socket.write(`${JSON.stringify({ execute })}\n`);
+          socket.write(`${JSON.stringify(args ? { execute, arguments: args } : { execute })}\n`);
         } else if ("return" in reply) {
           return finish(() => resolve(reply.return));
         }

@@ -18,6 +18,32 @@ export const ControlErrorSchema = z.object({
   hint: z.string().optional(),
 });
 
+const proto = z.enum(["tcp", "udp"]);
+const port = z.number().int().min(1).max(65535);
+
+export const ForwardSchema = z.object({
+  proto,
+  /** launcher-side address it listens on */
+  address: z.string(),
+  /** launcher-side port */
+  port,
+  /** guest port it reaches */
+  guestPort: port,
+  /** configured (docker API, DINV_TCP_PORTS, DINV_UDP_PORTS) or published by a container */
+  source: z.enum(["static", "auto"]),
+  /** the container that published it (auto only) */
+  container: z.string().optional(),
+});
+
+export const RefusedSchema = z.object({
+  proto,
+  port,
+  /** the container that published it */
+  container: z.string(),
+  /** why it is not forwarded */
+  reason: z.string(),
+});
+
 export const DinvStateSchema = z.object({
   type: z.literal("state"),
   /** snapshot number, strictly increasing for one launcher */
@@ -38,8 +64,12 @@ export const DinvStateSchema = z.object({
   dockerHost: z.string(),
   /** DOCKER_CERT_PATH for that URL when it requires TLS (DOCKER_TLS_VERIFY=1) */
   dockerCertPath: z.string().optional(),
-  /** forwarded ports, launcher side = guest side */
+  /** DINV_TCP_PORTS / DINV_UDP_PORTS: forwarded ports, launcher side = guest side */
   ports: z.object({ tcp: z.array(z.number().int()), udp: z.array(z.number().int()) }),
+  /** every forward open now: the docker API's, the static ones, and those the guest's containers published */
+  forwards: z.array(ForwardSchema),
+  /** published ports the launcher does not forward, with why */
+  refused: z.array(RefusedSchema),
   /** shared folders, same path in the guest */
   mounts: z.array(z.string()),
   /** dockerd version once it answered */

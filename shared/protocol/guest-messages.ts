@@ -1,6 +1,7 @@
 // Messages the guest agent sends the host. The host treats every one as untrusted input.
 
 import { z } from "zod";
+import { PublishedSchema } from "./published.js";
 import { StatusSnapshotSchema, boundedText } from "./status.js";
 
 export const HelloSchema = z.object({
@@ -27,7 +28,7 @@ export const LogSchema = z.object({
   source: boundedText(32).optional(),
 });
 
-export const GuestMessageSchema = z.discriminatedUnion("type", [HelloSchema, StatusSnapshotSchema, LogSchema]);
+export const GuestMessageSchema = z.discriminatedUnion("type", [HelloSchema, StatusSnapshotSchema, LogSchema, PublishedSchema]);
 export type GuestMessage = z.infer<typeof GuestMessageSchema>;
 export type Hello = z.infer<typeof HelloSchema>;
 export type GuestLog = z.infer<typeof LogSchema>;

@@ -22,6 +22,7 @@ describe("the dinv container image", { skip: process.getuid?.() !== 0 ? "needs r
   const data = mkdtempSync(join(tmpdir(), "dinv-e2e-data-"));
   let apiPort: number;
   let webPort: number;
+  let composePort: number;
   const exec = (...args: string[]) => engine.docker(["exec", name, ...args]);
 
   async function waitHealthy(container: string, timeoutMs = 600_000): Promise<void> {
@@ -45,10 +46,11 @@ describe("the dinv container image", { skip: process.getuid?.() !== 0 ? "needs r
     chmodSync(data, 0o777);
     apiPort = await freePort();
     webPort = await freePort();
+    composePort = await freePort();
     const run = engine.docker([
       "run", "-d", "--name", name, "--device", "/dev/kvm",
       "-p", `127.0.0.1:${apiPort}:2375`,
-      "-e", "DINV_TCP_PORTS=8080", "-p", `127.0.0.1:${webPort}:8080`,
+      "-e", "DINV_TCP_PORTS=8080;8081", "-p", `127.0.0.1:${webPort}:8080`, "-p", `127.0.0.1:${composePort}:8081`,
       "-v", `${data}:/data`, "-e", "DINV_MOUNTS=/data",
       // Asked for, but refused by Docker's default seccomp profile: the fallback to SLIRP is tested.
       "-e", "DINV_NET=passt",
@@ -94,6 +96,44 @@ describe("the dinv container image", { skip: process.getuid?.() !== 0 ? "needs r
     assert.equal(await fetchBody(`http://127.0.0.1:${webPort}/`), "two-hops\n");
   });
 
+  test("docker exec dinv docker: the CLI matches the guest's dockerd and has the buildx and compose plugins", () => {
+    const versions = exec("docker", "version", "--format", "{{.Client.Version}} {{.Server.Version}}");
+    const [client, server] = versions.stdout.trim().split(" ");
+    assert.equal(client, server, versions.stderr);
+    assert.ok(Number(server!.split(".")[0]) >= 26, server);
+    assert.match(exec("docker", "buildx", "version").stdout, /github\.com\/docker\/buildx v?0\.\d+/);
+    assert.match(exec("docker", "compose", "version").stdout, /Docker Compose version v?2\.\d+/);
+  });
+
+  test("BuildKit by default: a cache mount and a heredoc build offline from a local image", () => {
+    const build = writeAndBuild(1);
+    assert.equal(build.code, 0, build.stderr);
+    assert.match(build.stderr, /#\d+ \[stage-0 2\/3\] RUN --mount=type=cache/);
+    assert.equal(exec("docker", "run", "--rm", "dinv-e2e/built").stdout, "1\nfrom-a-heredoc\n");
+  });
+
+  test("docker compose up -d: two services, one reaching the other by name, published through DINV_TCP_PORTS", async () => {
+    const compose = [
+      "services:",
+      "  backend:",
+      `    image: ${INNER}`,
+      "    pull_policy: never",
+      '    command: ["sh", "-c", "mkdir /www && echo from-the-backend > /www/index.html && httpd -f -p 80 -h /www"]',
+      "  frontend:",
+      `    image: ${INNER}`,
+      "    pull_policy: never",
+      "    depends_on: [backend]",
+      '    command: ["sh", "-c", "mkdir /www; until wget -qO /www/index.html http://backend/; do sleep 1; done; httpd -f -p 80 -h /www"]',
+      '    ports: ["8081:80"]',
+      "",
+    ].join("\n");
+    assert.equal(engine.docker(["exec", "-i", name, "sh", "-c", "mkdir -p /tmp/app && cat > /tmp/app/compose.yaml"], { input: Buffer.from(compose) }).code, 0);
+    const up = exec("docker", "compose", "-f", "/tmp/app/compose.yaml", "up", "-d");
+    assert.equal(up.code, 0, up.stderr);
+    assert.equal(await fetchBody(`http://127.0.0.1:${composePort}/`, 120), "from-the-backend\n");
+    assert.equal(exec("docker", "compose", "-f", "/tmp/app/compose.yaml", "down").code, 0);
+  });
+
   test("DINV_NET=passt under Docker's default seccomp: passt cannot sandbox itself, the log says so, the forwards run over SLIRP", () => {
     const logs = engine.docker(["logs", name]).stderr;
     assert.match(logs, /DINV_NET=passt: passt exited at start: .*Couldn't create user namespace.*using SLIRP/);
@@ -128,6 +168,22 @@ describe("the dinv container image", { skip: process.getuid?.() !== 0 ? "needs r
     } else assert.match(text, /dinv-agent: started at [\d.]+s \((from its startup snapshot, )?[\d.]+ s of CPU\)/);
   });
 
+  /** Write the BuildKit test's Dockerfile into the container and build it (BUST changes its RUN step's key). */
+  function writeAndBuild(bust: number) {
+    const dockerfile = [
+      `FROM ${INNER}`,
+      "ARG BUST=1",
+      `RUN --mount=type=cache,target=/cache sh -c 'echo "run $BUST" >> /cache/runs; wc -l < /cache/runs > /runs'`,
+      "RUN <<EOF",
+      "echo from-a-heredoc > /heredoc",
+      "EOF",
+      'CMD ["cat", "/runs", "/heredoc"]',
+      "",
+    ].join("\n");
+    engine.docker(["exec", "-i", name, "sh", "-c", "mkdir -p /tmp/ctx && cat > /tmp/ctx/Dockerfile"], { input: Buffer.from(dockerfile) });
+    return exec("docker", "build", "--progress=plain", "--build-arg", `BUST=${bust}`, "-t", "dinv-e2e/built", "/tmp/ctx");
+  }
+
   test("5. docker stop ends within its grace period with a clean guest shutdown; docker start keeps the images", async () => {
     const t0 = Date.now();
     assert.equal(engine.docker(["stop", "-t", "60", name]).code, 0);
@@ -138,6 +194,16 @@ describe("the dinv container image", { skip: process.getuid?.() !== 0 ? "needs r
     assert.equal(engine.docker(["start", name]).code, 0);
     await waitHealthy(name);
     assert.match(exec("docker", "image", "ls", "--format", "{{.Repository}}").stdout, /^dinv-test\/busybox$/m);
+  });
+
+  test("BuildKit's cache survives docker stop / docker start: CACHED steps, and the cache mount keeps its files", () => {
+    const again = writeAndBuild(1);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stderr, /RUN --mount=type=cache.*\n#\d+ CACHED/);
+    assert.match(again.stderr, /RUN <<EOF.*\n#\d+ CACHED/);
+    const busted = writeAndBuild(2);
+    assert.equal(busted.code, 0, busted.stderr);
+    assert.equal(exec("docker", "run", "--rm", "dinv-e2e/built").stdout, "2\nfrom-a-heredoc\n");
   });
 
   test("6. without --device /dev/kvm it works under TCG and says so; CMD runs once ready and sets the exit code", () => {

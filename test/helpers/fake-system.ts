@@ -2,6 +2,36 @@
 
 import { GuestStepError, type EarlyStartResult, type GuestSystem, type PrepResult } from "../../guest/system/types.js";
 import type { DiskSpec } from "../../shared/protocol/guest-config.js";
+import type { PublishedPort } from "../../shared/protocol/published.js";
+import type { PortSource } from "../../guest/publish/watcher.js";
+
+/** A scripted dockerd for the publish watcher: set `listed`, then call `event()`. */
+export class FakePortSource implements PortSource {
+  listed: PublishedPort[] = [];
+  lists = 0;
+  private onEvent: (() => void) | undefined;
+  private endStream: (() => void) | undefined;
+  async list(): Promise<PublishedPort[]> {
+    this.lists++;
+    return this.listed.map((p) => ({ ...p }));
+  }
+  follow(onEvent: () => void, signal: AbortSignal): Promise<void> {
+    this.onEvent = onEvent;
+    onEvent();
+    return new Promise((resolve) => {
+      this.endStream = resolve;
+      signal.addEventListener("abort", () => resolve());
+    });
+  }
+  /** dockerd reports an event */
+  event(): void {
+    this.onEvent?.();
+  }
+  /** dockerd's event stream ends (dockerd exited) */
+  end(): void {
+    this.endStream?.();
+  }
+}
 
 export class FakeSystem implements GuestSystem {
   calls: string[] = [];
@@ -64,6 +94,12 @@ export class FakeSystem implements GuestSystem {
   async unmountAll(): Promise<string> {
     this.calls.push("unmount");
     return "1 filesystem(s) unmounted";
+  }
+  readonly portSource = new FakePortSource();
+  relayed: PublishedPort[] = [];
+  async relayLoopback(ports: PublishedPort[]): Promise<{ key: string; reason: string }[]> {
+    this.relayed = ports.filter((p) => p.scope === "loopback");
+    return [];
   }
   async powerOff(): Promise<void> {
     this.calls.push("poweroff");

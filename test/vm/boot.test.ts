@@ -67,6 +67,17 @@ describe("walking skeleton and control API: boot, docker, clean stop, persistenc
     assert.equal(info.stdout.trim(), "dinv overlay2", "the daemon is the guest's (hostname dinv), on overlay2");
   });
 
+  test("the guest runs a current Docker: server 26 or later, API 1.44 or later, BuildKit its default builder", async () => {
+    const result = docker(dinv.dockerHost, ["version", "--format", "{{.Server.Version}} {{.Server.APIVersion}}"]);
+    const [version, api] = result.stdout.trim().split(" ");
+    assert.ok(Number(version!.split(".")[0]) >= 26, `server ${version}`);
+    const [apiMajor, apiMinor] = api!.split(".").map(Number);
+    assert.ok(apiMajor! > 1 || apiMinor! >= 44, `API ${api}`);
+    // The server advertises its default builder on /_ping: "2" is BuildKit (CLI 23+ then uses it).
+    const ping = await fetch(`http://127.0.0.1:${dinv.env.DINV_DOCKER_PORT}/_ping`);
+    assert.equal(ping.headers.get("builder-version"), "2");
+  });
+
   test("an imported image runs: docker run --rm IMAGE echo hi prints hi", () => {
     importBusybox(dinv.dockerHost);
     const result = docker(dinv.dockerHost, ["run", "--rm", "dinv-test/busybox", "echo", "hi"]);

@@ -20,8 +20,8 @@ function fsck(qcow2: string): { clean: boolean; summary: string } {
   try {
     execFileSync("qemu-img", ["convert", "-U", "-O", "raw", qcow2, raw]);
     const r = spawnSync("e2fsck", ["-fn", raw], { encoding: "utf8" });
-    const out = `${r.stdout}${r.stderr}`.trim().split("\n");
-    return { clean: r.status === 0, summary: `exit ${r.status}: ${out.at(-1)}` };
+    const out = `${r.stdout}${r.stderr}`.trim().split("\n").filter((l) => !/^(Pass \d|e2fsck \d)/.test(l));
+    return { clean: r.status === 0, summary: `exit ${r.status}: ${out.slice(0, 8).join(" | ")}` };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
