@@ -3,7 +3,9 @@
 // (original 9p / dinv's default mount transport, virtio-fs, on small files; higher is better;
 // mount_ratio_9p the same for dinv's tuned 9p, its fallback), net_ratio (port-forward throughput,
 // passt / SLIRP: null when passt cannot run here), idle_rss_mb (QEMU RSS, 512M guest),
-// docker_run_speedup (`docker run` with guest ASLR on / dinv's default under TCG; higher is better).
+// docker_run_speedup (`docker run` with guest ASLR on / dinv's default under TCG; higher is better),
+// pull_ratio / push_ratio (dinv over SLIRP / this machine's own dockerd against the same registry;
+// higher is better), publish_median_ms (docker run -d -p returned -> the port answers).
 
 import { parseArgs } from "node:util";
 import { benchReady } from "./ready.js";
@@ -12,6 +14,9 @@ import { benchMemory } from "./memory.js";
 import { benchApi } from "./api.js";
 import { benchNet } from "./net.js";
 import { benchExec } from "./exec.js";
+import { benchImage } from "./image.js";
+import { benchPublish } from "./publish.js";
+import { benchRegistry } from "./registry.js";
 import { table } from "./lib.js";
 
 const { values } = parseArgs({ options: { json: { type: "boolean", default: false }, runs: { type: "string", default: "5" } } });
@@ -26,6 +31,9 @@ const memory = await benchMemory(["512M", "2G"], log);
 const api = await benchApi(log);
 const net = await benchNet(log);
 const exec = await benchExec(log);
+const registry = await benchRegistry(log);
+const publish = await benchPublish(log);
+const image = await benchImage(log);
 
 const smallFiles = (variant: string) => Number((mounts[ORIGINAL]!.small_files_write! / mounts[variant]!.small_files_write!).toFixed(2));
 const mount_ratio = smallFiles(VIRTIOFS);
@@ -37,12 +45,20 @@ const summary = {
   net_ratio: net.net_ratio,
   idle_rss_mb: memory[0]!.qemu_rss_mb,
   docker_run_speedup: exec.docker_run_speedup,
+  pull_ratio: registry.pull_ratio,
+  push_ratio: registry.push_ratio,
+  publish_median_ms: publish.publish.median_ms,
+  image_mb: image.image_mb,
+  image_gz_mb: image.image_gz_mb,
   ready,
   mounts,
   memory,
   api,
   net,
   exec,
+  registry,
+  publish,
+  image,
 };
 if (values.json) console.log(JSON.stringify(summary));
 else {
@@ -59,5 +75,11 @@ else {
     ["port forward GET small, passt, ms", net.passt.latency_ms ?? "-", net.slirp.latency_ms ?? "-", net.latency_ratio ?? "-"],
     ["docker run --rm true, ms (baseline: guest ASLR on)", exec.dinv.docker_run_ms, exec.aslr_on.docker_run_ms, exec.docker_run_speedup],
     ["100 execs of a dynamic binary, ms (same)", exec.dinv.execs_100_ms, exec.aslr_on.execs_100_ms, exec.exec_speedup],
+    ["docker pull 100 MiB, SLIRP, MiB/s (baseline: this machine's dockerd)", registry.slirp?.pull_mib_s ?? "-", registry.native.pull_mib_s, registry.pull_ratio ?? "-"],
+    ["docker push 100 MiB, SLIRP, MiB/s (same)", registry.slirp?.push_mib_s ?? "-", registry.native.push_mib_s, registry.push_ratio ?? "-"],
+    ["docker pull 100 MiB, passt, MiB/s (same)", registry.passt?.pull_mib_s ?? "-", registry.native.pull_mib_s, registry.pull_ratio_passt ?? "-"],
+    ["publish latency, median / max of 20, ms", `${publish.publish.median_ms} / ${publish.publish.max_ms}`, "-", "-"],
+    ["image on disk / gzip -1, MB (docker:dind: 528 / 137)", `${image.image_mb} / ${image.image_gz_mb}`, "-", "-"],
+    ["automatic forward GET 64 MiB, MiB/s (baseline: DINV_TCP_PORTS)", publish.auto.throughput_mib_s, publish.static.throughput_mib_s, publish.throughput_ratio],
   ]));
 }

@@ -14,6 +14,7 @@ export async function benchReady(runs: number, log: (s: string) => void) {
   const aslrMs: number[] = [];
   const baseMs: number[] = [];
   const phases: Record<string, number[]> = {};
+  const dockerdMs: number[] = [];
   for (let i = 0; i < runs; i++) {
     // Alternate, so drift on a shared machine hits both alike.
     {
@@ -29,6 +30,9 @@ export async function benchReady(runs: number, log: (s: string) => void) {
       dinvMs.push(await untilPing(Number(dinv.env.DINV_DOCKER_PORT), t0));
       const state = dinv.state();
       for (const [k, v] of Object.entries(state?.timeline ?? {})) (phases[k] ??= []).push(v);
+      const t = state?.timeline;
+      // dockerd's own start: from its exec to /_ping answering in the guest.
+      if (t?.ready !== undefined && t.dockerdStarted !== undefined) dockerdMs.push(t.ready - t.dockerdStarted);
       log(`dinv phases (ms since QEMU start): ${JSON.stringify(state?.timeline ?? {})}`);
       await dinv.stop("SIGTERM");
       await dinv.kill();
@@ -49,6 +53,7 @@ export async function benchReady(runs: number, log: (s: string) => void) {
     ready_ratio: Number((median(dinvMs) / median(baseMs)).toFixed(3)),
     dinv_aslr_ms: median(aslrMs),
     ready_ratio_aslr: Number((median(aslrMs) / median(baseMs)).toFixed(3)),
+    dockerd_start_ms: dockerdMs.length ? median(dockerdMs) : null,
     dinv_phases_ms: Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, median(v)])),
   };
   return result;

@@ -175,7 +175,8 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
         stop("the guest is degraded; not running the command");
       }
     } else {
-      log.info(`guest ${phase}`);
+      const shutdown = phase === "stopped" ? status.steps.find((s) => s.name === "shutdown")?.detail : undefined;
+      log.info(`guest ${phase}${shutdown ? `: ${shutdown}` : ""}`);
     }
   };
 

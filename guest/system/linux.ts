@@ -7,6 +7,7 @@ import type { DiskSpec, DockerdSpec, ShareSpec } from "../../shared/protocol/gue
 import type { PublishedPort } from "../../shared/protocol/published.js";
 import { LoopbackRelays } from "../publish/relay.js";
 import { prepareDisk } from "./disk.js";
+import { endOtherProcesses } from "./processes.js";
 import { dockerPortSource } from "./docker-ports.js";
 import { Dockerd } from "./dockerd.js";
 import { waitEarlyStart } from "./early.js";
@@ -93,9 +94,13 @@ export class LinuxSystem implements GuestSystem {
     return this.dockerd.stop(timeoutSeconds);
   }
 
-  unmountAll(): Promise<string> {
+  async unmountAll(): Promise<string> {
+    this.relays.closeAll();
+    const ended = await endOtherProcesses();
     // Docker's own overlay mounts live under its data root; take them down with it.
-    return unmountAll([...new Set([GUEST_DOCKER_ROOT, ...this.mounted])]);
+    const unmounted = await unmountAll([...new Set([GUEST_DOCKER_ROOT, ...this.mounted])]);
+    const others = ended.terminated + ended.killed;
+    return others ? `${others} other process(es) ended (${ended.killed} killed); ${unmounted}` : unmounted;
   }
 
   async powerOff(): Promise<void> {

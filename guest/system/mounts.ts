@@ -1,6 +1,6 @@
 // Shares (9p or virtio-fs) and the unmount-everything step of a clean shutdown.
 
-import { mkdir, readFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, readlink } from "node:fs/promises";
 import type { ShareSpec } from "../../shared/protocol/guest-config.js";
 import { run } from "./exec.js";
 import { GuestStepError } from "./types.js";
@@ -40,18 +40,70 @@ export function unmountOrder(procMounts: string, under: string[]): string[] {
   return [...new Set(points)].sort((a, b) => b.length - a.length);
 }
 
+/** "37 31 254:16 / /var/lib/docker rw ..." -> the device (major:minor) mounted at each of `points`. Pure. */
+export function devicesAt(mountinfo: string, points: string[]): Map<string, string> {
+  const devices = new Map<string, string>();
+  for (const line of mountinfo.split("\n")) {
+    const f = line.split(" ");
+    const point = f[4]?.replace(/\\040/g, " ");
+    // Only block devices (major > 0): tmpfs, overlay and other virtual filesystems have major 0.
+    if (point && points.includes(point) && f[2] && !f[2].startsWith("0:")) devices.set(point, f[2]);
+  }
+  return devices;
+}
+
+/** Processes whose mount namespace still holds one of `devices` (after our own unmount). */
+async function stillMounted(devices: Set<string>): Promise<string[]> {
+  const found: string[] = [];
+  for (const pid of await readdir("/proc").catch(() => [] as string[])) {
+    if (!/^\d+$/.test(pid)) continue;
+    const info = await readFile(`/proc/${pid}/mountinfo`, "utf8").catch(() => "");
+    const hit = info.split("\n").find((l) => devices.has(l.split(" ")[2] ?? ""));
+    if (hit) found.push(`${(await readFile(`/proc/${pid}/comm`, "utf8").catch(() => "?")).trim()}[${pid}] at ${hit.split(" ")[4]}`);
+    if (found.length >= 3) break;
+  }
+  return found;
+}
+
 export async function unmountAll(roots: string[]): Promise<string> {
   const points = unmountOrder(await readFile("/proc/mounts", "utf8"), roots);
+  const devices = new Set(devicesAt(await readFile("/proc/self/mountinfo", "utf8").catch(() => ""), roots).values());
   const failed: string[] = [];
+  const readOnly: string[] = [];
   for (const point of points) {
     const result = await run("umount", [point]);
     if (result.exitCode !== 0) {
       // Busy: at least make it read-only so the journal is clean.
       const ro = await run("mount", ["-o", "remount,ro", point]);
-      if (ro.exitCode !== 0) failed.push(point);
+      if (ro.exitCode !== 0) failed.push(`${point} (${result.stderr.trim()})`);
+      else readOnly.push(`${point} (${result.stderr.trim()}; ${await holders(point)})`);
     }
   }
   await run("sync", []);
+  // A mount namespace of another process keeps a filesystem alive after our unmount: its journal
+  // would then be left for recovery. Say so rather than claim a clean stop.
+  const held = readOnly.length ? [] : await stillMounted(devices);
+  if (held.length) failed.push(`a disk still mounted in another mount namespace (${held.join(", ")})`);
   if (failed.length) throw new GuestStepError(`could not unmount ${failed.join(", ")}`);
-  return `${points.length} filesystem(s) unmounted`;
+  const ro = readOnly.length ? `; busy, remounted read-only: ${readOnly.join(", ")}` : "";
+  return `${points.length - readOnly.length} filesystem(s) unmounted${ro}`;
+}
+
+/** Which processes keep files open under `point`, for the shutdown step's detail. */
+async function holders(point: string): Promise<string> {
+  const names: string[] = [];
+  for (const pid of await readdir("/proc").catch(() => [] as string[])) {
+    if (!/^\d+$/.test(pid)) continue;
+    const fds = await readdir(`/proc/${pid}/fd`).catch(() => [] as string[]);
+    for (const fd of fds) {
+      const target = await readlink(`/proc/${pid}/fd/${fd}`).catch(() => "");
+      if (target === point || target.startsWith(`${point}/`)) {
+        const comm = (await readFile(`/proc/${pid}/comm`, "utf8").catch(() => "?")).trim();
+        names.push(`${comm}[${pid}]`);
+        break;
+      }
+    }
+    if (names.length >= 5) break;
+  }
+  return names.length ? `open by ${names.join(" ")}` : "no process holds a file there";
 }

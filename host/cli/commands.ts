@@ -5,7 +5,7 @@ import { parseArgs } from "node:util";
 import { z } from "zod";
 import type { DinvState } from "../../shared/protocol/control.js";
 import { ControlClient, UnreachableError } from "../control/client.js";
-import { progressLine, summary } from "./format.js";
+import { eventLines, progressLine, summary } from "./format.js";
 
 /** Exit codes of the client commands. */
 export const CLI_EXIT = { ok: 0, notReady: 1, usage: 2, unreachable: 3 } as const;
@@ -99,8 +99,13 @@ export async function runClientCommand(command: string, args: string[], env: Rec
     case "events": {
       const o = options(args, { json: true });
       const client = await ControlClient.connect(socket);
+      let previous: DinvState | undefined;
       return await new Promise<number>((resolve) => {
-        client.onstate = (state) => out.write(o.json ? `${JSON.stringify(state)}\n` : `${progressLine(state)}\n`);
+        client.onstate = (state) => {
+          if (o.json) out.write(`${JSON.stringify(state)}\n`);
+          else for (const line of eventLines(previous, state)) out.write(`${line}\n`);
+          previous = state;
+        };
         client.onclose = () => resolve(CLI_EXIT.ok);
         void client.request({ type: "subscribe" }).catch(() => undefined);
       });

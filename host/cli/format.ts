@@ -12,6 +12,12 @@ export function summary(state: DinvState): string {
     `  vm:      ${state.vm.machine}, ${state.vm.cpus} vCPU, ${formatSize(state.vm.memoryBytes)}`,
   ];
   if (state.ports.tcp.length || state.ports.udp.length) lines.push(`  ports:   tcp ${state.ports.tcp.join(",") || "-"}  udp ${state.ports.udp.join(",") || "-"}`);
+  const auto = state.forwards.filter((f) => f.source === "auto");
+  if (auto.length) {
+    lines.push("  published:");
+    for (const f of auto) lines.push(`    ${f.proto} ${f.address}:${f.port} -> guest ${f.guestPort}  (${f.container ?? "?"})`);
+  }
+  for (const r of state.refused) lines.push(`  not published: ${r.proto} ${r.port} (${r.container}): ${r.reason}`);
   if (state.mounts.length) lines.push(`  mounts:  ${state.mounts.join(", ")}`);
   if (state.steps.length) {
     lines.push("  steps:");
@@ -29,4 +35,22 @@ export function progressLine(state: DinvState, now = Date.now()): string {
   const running = state.steps.find((s) => s.state === "running");
   const elapsed = seconds(now - state.startedAt);
   return `[${elapsed}] ${state.phase}${running ? `: ${running.name}` : ""}${state.errors[0] ? `: ${state.errors[0].message}` : ""}`;
+}
+
+const forwardLabel = (f: DinvState["forwards"][number]) => `${f.proto} ${f.address}:${f.port}${f.container ? ` (${f.container})` : ""}`;
+
+/** `dinv events` lines for one new state: progress when it moved, and each forward opened, closed or refused. Pure. */
+export function eventLines(previous: DinvState | undefined, state: DinvState, now = Date.now()): string[] {
+  const lines: string[] = [];
+  const progress = progressLine(state, now);
+  if (!previous || progressLine(previous, now) !== progress) lines.push(progress);
+  const key = (f: DinvState["forwards"][number]) => `${f.proto}:${f.address}:${f.port}`;
+  const before = new Map((previous?.forwards ?? []).filter((f) => f.source === "auto").map((f) => [key(f), f]));
+  const after = new Map(state.forwards.filter((f) => f.source === "auto").map((f) => [key(f), f]));
+  for (const [k, f] of after) if (!before.has(k)) lines.push(`published ${forwardLabel(f)}`);
+  for (const [k, f] of before) if (!after.has(k)) lines.push(`unpublished ${forwardLabel(f)}`);
+  const refusedKey = (r: DinvState["refused"][number]) => `${r.proto}/${r.port}/${r.reason}`;
+  const wasRefused = new Set((previous?.refused ?? []).map(refusedKey));
+  for (const r of state.refused) if (!wasRefused.has(refusedKey(r))) lines.push(`not published ${r.proto} ${r.port} (${r.container}): ${r.reason}`);
+  return lines;
 }

@@ -19,6 +19,7 @@ describe("the dinv container image", { skip: process.getuid?.() !== 0 ? "needs r
   let engine: TestDockerd;
   const name = `dinv-e2e-${process.pid}`;
   const volume = `dinv-e2e-docker-${process.pid}`;
+  const ciNet = `dinv-e2e-ci-${process.pid}`;
   const data = mkdtempSync(join(tmpdir(), "dinv-e2e-data-"));
   let apiPort: number;
   let webPort: number;
@@ -64,6 +65,7 @@ describe("the dinv container image", { skip: process.getuid?.() !== 0 ? "needs r
   after(async () => {
     if (!engine) return;
     for (const c of [name, `${name}-nokvm`, `${name}-tls`]) engine.docker(["rm", "-f", c]);
+    engine.docker(["network", "rm", ciNet]);
     engine.docker(["volume", "rm", "-f", volume]);
     await engine.stop();
   });
@@ -80,6 +82,31 @@ describe("the dinv container image", { skip: process.getuid?.() !== 0 ? "needs r
     assert.equal(load.status, 0, load.stderr);
     const hi = exec("docker", "run", "--rm", INNER, "echo", "hi");
     assert.equal(hi.stdout, "hi\n", hi.stderr);
+  });
+
+  test("the sidecar pattern: a job container on a user-defined network runs testcontainers against tcp://docker:2375", () => {
+    // As GitLab's `services:` and GitHub's service containers do: dinv reachable by an alias on the job's network.
+    assert.equal(engine.docker(["network", "create", "--subnet", "10.213.7.0/24", ciNet]).code, 0);
+    assert.equal(engine.docker(["network", "connect", "--alias", "docker", ciNet, name]).code, 0);
+    const job = mkdtempSync(join(tmpdir(), "dinv-e2e-job-"));
+    writeFileSync(join(job, "job.mjs"), [
+      'import { GenericContainer, Wait } from "testcontainers";',
+      `const c = await new GenericContainer(${JSON.stringify(INNER)}).withExposedPorts(80)`,
+      '  .withCommand(["sh", "-c", "mkdir /www && echo from-the-sidecar > /www/index.html && exec httpd -f -p 80 -h /www"])',
+      "  .withWaitStrategy(Wait.forListeningPorts()).withStartupTimeout(120000).start();",
+      "const r = await fetch(`http://${c.getHost()}:${c.getMappedPort(80)}/`);",
+      "process.stdout.write(await r.text());",
+      "await c.stop();",
+      "",
+    ].join("\n"));
+    const ran = engine.docker([
+      "run", "--rm", "--network", ciNet,
+      "-e", "DOCKER_HOST=tcp://docker:2375", "-e", "TESTCONTAINERS_HOST_OVERRIDE=docker", "-e", "TESTCONTAINERS_RYUK_DISABLED=true",
+      "-v", `${join(REPO, "node_modules")}:/job/node_modules:ro`, "-v", `${join(job, "job.mjs")}:/job/job.mjs:ro`, "-w", "/job",
+      "--entrypoint", "node", IMAGE, "job.mjs",
+    ], { timeoutMs: 300_000 });
+    assert.equal(ran.code, 0, ran.stderr);
+    assert.equal(ran.stdout, "from-the-sidecar\n");
   });
 
   test("2. the management port: docker -H tcp://127.0.0.1:PORT ps and DOCKER_HOST=... docker ps", () => {

@@ -49,8 +49,14 @@ export class DinvProcess {
     });
   }
 
+  /** The address the launcher's forwards listen on (DINV_BIND_ADDR; 0.0.0.0 is reached on loopback). */
+  get bindHost(): string {
+    const bind = this.env.DINV_BIND_ADDR ?? "127.0.0.1";
+    return bind === "0.0.0.0" ? "127.0.0.1" : bind;
+  }
+
   get dockerHost(): string {
-    return `tcp://127.0.0.1:${this.env.DINV_DOCKER_PORT}`;
+    return `tcp://${this.bindHost}:${this.env.DINV_DOCKER_PORT}`;
   }
 
   start(): void {
@@ -117,7 +123,9 @@ export class DinvProcess {
     const waited = await this.wait(timeoutSeconds);
     const state = this.state();
     if (!state || (waited.code !== 0 && state.phase !== "degraded")) {
-      throw new Error(`dinv wait exited ${waited.code}: ${waited.stderr}\nlog tail:\n${this.tail()}`);
+      // A kernel warning or oops starts far above the tail: name its first lines too.
+      const kernel = this.rawStderr.filter((l) => /(WARNING|BUG|Oops|Kernel panic|cut here)/.test(l) && l.includes('"src":"console"')).slice(0, 6);
+      throw new Error(`dinv wait exited ${waited.code}: ${waited.stderr}\n${kernel.length ? `kernel:\n${kernel.join("\n")}\n` : ""}log tail:\n${this.tail()}`);
     }
     return state;
   }

@@ -4,7 +4,7 @@ import { parseSize, formatSize } from "../../host/config/size.js";
 import { parsePortList, parsePathList } from "../../host/config/lists.js";
 import { planDisk } from "../../host/disk/images.js";
 import { interpretBlkid } from "../../guest/system/disk.js";
-import { unmountOrder } from "../../guest/system/mounts.js";
+import { devicesAt, unmountOrder } from "../../guest/system/mounts.js";
 import { daemonConfig } from "../../shared/daemon-config.js";
 import { parsePrepResult } from "../../guest/system/linux.js";
 import { tscKhzFromCpuinfo } from "../../host/preflight.js";
@@ -100,4 +100,15 @@ test("rate limiter: burst, then refill, counting what it dropped", () => {
   assert.equal(limiter.take().allowed, false);
   now = 1000;
   assert.deepEqual(limiter.take(), { allowed: true, suppressed: 2 });
+});
+
+test("devicesAt: the block device under each disk mount point, never a virtual filesystem's", () => {
+  const info = [
+    "37 31 254:16 / /var/lib/docker rw,noatime shared:1 - ext4 /dev/vdb rw",
+    "38 31 254:32 / /cache rw,noatime - ext4 /dev/vdc rw",
+    "42 37 0:33 / /var/lib/docker/overlay2/x/merged rw - overlay overlay rw",
+    "50 31 0:40 / /data rw - virtiofs dinv0 rw",
+    "51 31 254:48 / /srv/a\\040b rw - ext4 /dev/vdd rw",
+  ].join("\n");
+  assert.deepEqual([...devicesAt(info, ["/var/lib/docker", "/cache", "/data", "/srv/a b"]).entries()], [["/var/lib/docker", "254:16"], ["/cache", "254:32"], ["/srv/a b", "254:48"]]);
 });

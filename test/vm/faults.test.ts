@@ -118,7 +118,9 @@ describe("faults", () => {
     assert.ok(ms < 5_000 + 25_000, `stop took ${ms} ms`);
     const fsckClean = fsck(dockerDisk);
     report.fsckAfterCleanStop = fsckClean.summary;
-    assert.ok(fsckClean.clean, fsckClean.summary);
+    const shutdown = dinv.messages().find((m) => m.startsWith("guest stopped:"));
+    assert.ok(fsckClean.clean, `${fsckClean.summary}\n${shutdown}`);
+    assert.match(shutdown ?? "", /filesystem\(s\) unmounted$/, "every filesystem unmounted, none left read-only");
   });
 
   test("kill -9 of the launcher: the next start stops the orphaned QEMU, then boots", async () => {

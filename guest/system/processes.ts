@@ -1,0 +1,46 @@
+// The end of a guest's life: after dockerd stopped, every process still running but the init,
+// its shell and the agent is asked to end, then killed, as an init system does before unmounting.
+// A container's process or a shim left behind keeps a mount namespace of its own alive, and with
+// it the docker disk's filesystem, which then never gets its final unmount (the journal is left
+// for recovery at the next boot).
+
+import { readdir, readFile } from "node:fs/promises";
+
+/** Pids of user-space processes other than init, its shell and us. */
+async function others(): Promise<number[]> {
+  const keep = new Set([1, process.pid, process.ppid]);
+  const pids: number[] = [];
+  for (const entry of await readdir("/proc").catch(() => [] as string[])) {
+    const pid = Number(entry);
+    if (!Number.isInteger(pid) || keep.has(pid)) continue;
+    // Kernel threads have an empty command line.
+    const cmdline = await readFile(`/proc/${pid}/cmdline`).catch(() => Buffer.alloc(0));
+    if (cmdline.length > 0) pids.push(pid);
+  }
+  return pids;
+}
+
+const signal = (pid: number, sig: NodeJS.Signals) => {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    /* gone already */
+  }
+};
+
+/** SIGTERM to all others, SIGKILL to what is left after graceMs; resolves with how many were ended. */
+export async function endOtherProcesses(graceMs = 3000): Promise<{ terminated: number; killed: number }> {
+  const first = await others();
+  for (const pid of first) signal(pid, "SIGTERM");
+  const deadline = Date.now() + graceMs;
+  let left = first;
+  while (left.length && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 100));
+    const now = new Set(await others());
+    left = left.filter((p) => now.has(p));
+  }
+  for (const pid of left) signal(pid, "SIGKILL");
+  // Zombies are reaped by tini; their mounts are gone once they exit.
+  if (left.length) await new Promise((r) => setTimeout(r, 200));
+  return { terminated: first.length - left.length, killed: left.length };
+}
