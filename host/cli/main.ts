@@ -4,7 +4,7 @@
 import { existsSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { ALLOWED } from "../config/env.js";
+import { ALLOWED, ConfigError, parseLogEnv } from "../config/env.js";
 import { runLauncher } from "../launcher.js";
 import { createLogger } from "../log.js";
 import { describeFailure, HELP, runClientCommand } from "./commands.js";
@@ -58,7 +58,15 @@ export async function main(argv: string[]): Promise<number> {
       // `dinv run [--] CMD ARGS...`: run CMD once dockerd is ready, then stop (the original DinV's
       // entrypoint ran its arguments the same way); without CMD, run until stopped.
       const command = rest[0] === "--" ? rest.slice(1) : rest;
-      return runLauncher({ env: process.env, log: createLogger(), defaultGuestDir: defaultGuestDir(), command });
+      let log;
+      try {
+        log = createLogger(parseLogEnv(process.env));
+      } catch (err) {
+        if (!(err instanceof ConfigError)) throw err;
+        process.stderr.write(`dinv run: ${err.message}\n`);
+        return 2;
+      }
+      return runLauncher({ env: process.env, log, defaultGuestDir: defaultGuestDir(), command });
     }
     case "status":
     case "wait":

@@ -41,6 +41,8 @@ export const ALLOWED: Record<string, string> = {
   DINV_9P_OPTIONS: "extra 9p mount options for DINV_MOUNTS, comma-separated, from msize, cache, access, posixacl, noatime (default msize=512000,cache=mmap; \"none\" for the kernel defaults)",
   DINV_PUBLISH: "auto or off: forward the ports the guest's containers publish (docker run -p) to the launcher side by themselves (default auto)",
   DINV_PUBLISH_PORTS: "';'-separated ports or ranges the guest may publish automatically, e.g. 1024-65535 (default 1-65535; the launcher's own ports are never published)",
+  DINV_LOG_LEVEL: "trace, debug, info, warn, error or silent (default info; debug shows dockerd's own lines and QEMU's command line)",
+  DINV_LOG_FORMAT: "json or pretty (default: pretty on a terminal, json otherwise; the image sets pretty)",
   DINV_DOCKERD_CONFIG: `a JSON object of daemon.json keys, without the keys dinv sets itself (${["hosts", "bip", "data-root", "tls", "tlsverify", "shutdown-timeout"].join(", ")}) (default {})`,
   DINV_REGISTRY_MIRRORS: "';'-separated http(s):// URLs of registry mirrors (default none)",
   DINV_INSECURE_REGISTRIES: "';'-separated registries (host[:port] or CIDR) dockerd may reach without TLS (default none)",
@@ -50,6 +52,9 @@ export const ALLOWED: Record<string, string> = {
 export const RESERVED_DAEMON_KEYS = ["containerd", "hosts", "bip", "data-root", "tls", "tlsverify", "tlscacert", "tlscert", "tlskey", "shutdown-timeout"];
 
 const MAX_UID = 4294967294;
+
+/** pino's levels a user may pick. */
+export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "silent"] as const;
 
 const text = (def: string) => z.string().optional().transform((v) => (v === undefined || v.trim() === "" ? def : v.trim()));
 
@@ -187,6 +192,8 @@ export function envSchema(defaults: { guestDir: string }) {
         if (!result.ok) return fail(ctx, result.reason);
         return result.value.length ? result.value : fail(ctx, "lists no port");
       }),
+      DINV_LOG_LEVEL: text("info").pipe(z.enum(LOG_LEVELS, { message: "unknown log level" })),
+      DINV_LOG_FORMAT: text("").pipe(z.enum(["", "json", "pretty"], { message: "unknown log format" })),
       DINV_DOCKERD_CONFIG: daemonJson,
       DINV_REGISTRY_MIRRORS: list((u) => /^https?:\/\/[^\s/]+(\/\S*)?$/.test(u), "an http:// or https:// URL"),
       DINV_INSECURE_REGISTRIES: list((r) => /^[A-Za-z0-9.-]+(:\d{1,5})?$|^\d+\.\d+\.\d+\.\d+\/\d+$/.test(r), "a host[:port] or a CIDR"),
@@ -239,6 +246,7 @@ export function envSchema(defaults: { guestDir: string }) {
       net: env.DINV_NET,
       control: { gid: env.DINV_CONTROL_GID, tcpPort: env.DINV_CONTROL_PORT },
       publish: { mode: env.DINV_PUBLISH, ports: env.DINV_PUBLISH_PORTS },
+      log: { level: env.DINV_LOG_LEVEL, format: env.DINV_LOG_FORMAT || undefined },
       daemonConfig: {
         ...env.DINV_DOCKERD_CONFIG,
         ...(env.DINV_REGISTRY_MIRRORS.length ? { "registry-mirrors": env.DINV_REGISTRY_MIRRORS } : {}),
@@ -253,6 +261,20 @@ export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
     super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
   }
+}
+
+/**
+ * The log settings alone, checked before the logger exists (so a bad one is an error naming it,
+ * exit 2, not a crash); the full schema checks them again.
+ */
+export function parseLogEnv(env: Record<string, string | undefined>): HostConfig["log"] {
+  const level = (env.DINV_LOG_LEVEL ?? "").trim() || "info";
+  const format = (env.DINV_LOG_FORMAT ?? "").trim();
+  const problems: string[] = [];
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) problems.push(`DINV_LOG_LEVEL=${JSON.stringify(env.DINV_LOG_LEVEL)}: unknown log level. Allowed: ${ALLOWED.DINV_LOG_LEVEL}`);
+  if (format && format !== "json" && format !== "pretty") problems.push(`DINV_LOG_FORMAT=${JSON.stringify(env.DINV_LOG_FORMAT)}: unknown log format. Allowed: ${ALLOWED.DINV_LOG_FORMAT}`);
+  if (problems.length) throw new ConfigError(problems);
+  return { level: level as (typeof LOG_LEVELS)[number], format: (format || undefined) as "json" | "pretty" | undefined };
 }
 
 /** Parse the environment; throws ConfigError listing every bad variable. */

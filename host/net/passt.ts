@@ -44,11 +44,16 @@ export class Passt {
     private readonly log: Logger,
   ) {}
 
-  /** Start passt unless one runs; resolves once its socket exists. */
+  /**
+   * Start passt unless one runs; resolves once it is ready: its socket exists and it wrote its pid
+   * file, which it does after sandboxing itself (passt 2025 binds the socket first, so a socket alone
+   * can belong to a passt that is about to fail to create its namespaces).
+   */
   async ensureRunning(timeoutMs = 5000): Promise<void> {
     if (this.child && this.child.exitCode === null && this.child.signalCode === null) return;
-    // The socket's appearance is the readiness signal: a leftover from an earlier run must go.
+    // The socket and pid file are the readiness signal: leftovers from an earlier run must go.
     await rm(this.paths.socket, { force: true });
+    await rm(this.paths.pidFile, { force: true });
     const runAs = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
     const child = execa(this.binary, passtArgs(this.paths, this.forwards, runAs), { reject: false, stdin: "ignore", buffer: false, cleanup: true });
     child.stdout?.resume();
@@ -59,7 +64,7 @@ export class Passt {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
       if (exited) throw new PasstError(`passt exited at start: ${await this.logTail()}`);
-      if (await exists(this.paths.socket)) {
+      if ((await exists(this.paths.socket)) && /^\d+\s*$/.test(await readFile(this.paths.pidFile, "utf8").catch(() => ""))) {
         this.log.debug({ src: "passt" }, `passt listening on ${this.paths.socket}`);
         return;
       }

@@ -30,8 +30,13 @@ type Verdict = "ok" | "silent" | "stalled" | "exited";
 export async function bootWithWatchdog(o: BootOptions): Promise<BootResult> {
   let accel = o.accel;
   for (let attempt = 1; ; attempt++) {
+    try {
+      await o.beforeStart?.();
+    } catch (err) {
+      // virtiofsd or passt could not start again for this attempt: a clear failure, not a crash.
+      return { ok: false, reason: `cannot start what QEMU connects to: ${(err as Error).message}` };
+    }
     const args = o.argsFor(accel);
-    await o.beforeStart?.();
     o.log.info({ accel, attempt }, "starting QEMU");
     o.log.debug({ args }, "qemu command line");
     const seen = { initramfs: false };

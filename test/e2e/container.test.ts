@@ -5,9 +5,10 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, chmodSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { CLIENT_DOCKER, CLIENT_DOCKER_CONFIG } from "../helpers/clients.js";
 import { fetchBody, testRootTar } from "../helpers/docker-cli.js";
 import { freePort, REPO } from "../helpers/dinv-process.js";
 import { TestDockerd } from "../helpers/test-dockerd.js";
@@ -240,6 +241,26 @@ describe("the dinv container image", { skip: process.getuid?.() !== 0 ? "needs r
     assert.match(result.stderr, /no \/dev\/kvm: running under TCG.*pass --device \/dev\/kvm/);
     const failing = engine.docker(["run", "--rm", IMAGE, "sh", "-c", "exit 7"], { timeoutMs: 600_000 });
     assert.equal(failing.code, 7);
+  });
+
+  test("the compose recipe of docs/recipes.md: dinv healthy first, then a job builds and runs through tcp://dinv:2375", () => {
+    const recipes = readFileSync(join(REPO, "docs/recipes.md"), "utf8");
+    const yaml = /## docker compose[^\n]*\n[\s\S]*?```yaml\n([\s\S]*?)```/.exec(recipes)?.[1];
+    assert.ok(yaml, "docs/recipes.md has the compose recipe");
+    const project = mkdtempSync(join(tmpdir(), "dinv-e2e-compose-"));
+    writeFileSync(join(project, "compose.yaml"), yaml);
+    mkdirSync(join(project, "src"));
+    copyFileSync(["/bin/busybox", "/usr/bin/busybox"].find((b) => existsSync(b))!, join(project, "src/busybox"));
+    writeFileSync(join(project, "src/Dockerfile"), 'FROM scratch\nCOPY busybox /bin/busybox\nENTRYPOINT ["/bin/busybox"]\n');
+    const compose = (...args: string[]) =>
+      spawnSync(CLIENT_DOCKER, ["compose", "-p", `dinv-e2e-${process.pid}`, ...args], { cwd: project, env: { ...process.env, DOCKER_HOST: engine.host, DOCKER_CONFIG: CLIENT_DOCKER_CONFIG }, encoding: "utf8", timeout: 900_000 });
+    try {
+      const up = compose("up", "--exit-code-from", "job");
+      assert.equal(up.status, 0, `${up.stdout.slice(-3000)}\n${up.stderr.slice(-3000)}`);
+      assert.match(up.stdout, /hello-from-the-job/);
+    } finally {
+      compose("down", "-v", "-t", "60");
+    }
   });
 
   describe("a second container: DOCKER_TLS_CERTDIR, and the seccomp profile that enables virtio-fs", () => {

@@ -29,4 +29,7 @@ export const BAD_VALUES: [string, string][] = [
   ["DINV_DOCKERD_CONFIG", "{nope"], ["DINV_DOCKERD_CONFIG", "[1,2]"], ["DINV_DOCKERD_CONFIG", '{"hosts":["tcp://0.0.0.0:1"]}'], ["DINV_DOCKERD_CONFIG", '"text"'],
   ["DINV_REGISTRY_MIRRORS", "mirror.local"], ["DINV_REGISTRY_MIRRORS", "ftp://x"],
   ["DINV_INSECURE_REGISTRIES", "http://x"], ["DINV_INSECURE_REGISTRIES", "a b"],
+  ["DINV_PUBLISH", "on"], ["DINV_PUBLISH", "AUTO"],
+  ["DINV_PUBLISH_PORTS", "0-100"], ["DINV_PUBLISH_PORTS", "9000-80"], ["DINV_PUBLISH_PORTS", "http"], ["DINV_PUBLISH_PORTS", ";"],
+  ["DINV_LOG_LEVEL", "verbose"], ["DINV_LOG_LEVEL", "INFO"], ["DINV_LOG_FORMAT", "xml"], ["DINV_LOG_FORMAT", "text"],
 ];

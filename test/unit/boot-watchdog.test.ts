@@ -67,3 +67,16 @@ test("the initramfs prints the line the watchdog waits for", async () => {
   const init = await readFile(new URL("../../alpine/initramfs/init", import.meta.url), "utf8");
   assert.ok(init.includes(`echo "${INITRAMFS_STARTED} at `), "alpine/initramfs/init must print INITRAMFS_STARTED first");
 });
+
+test("a side service that cannot start again before an attempt ends the boot with the reason, never a crash", async () => {
+  const { binary, attempts } = fakeQemu(1);
+  const { log } = logger();
+  const result = await bootWithWatchdog({
+    ...options(binary, log),
+    beforeStart: async () => {
+      throw new Error("passt exited at start: Couldn't create user namespace");
+    },
+  });
+  assert.deepEqual(result, { ok: false, reason: "cannot start what QEMU connects to: passt exited at start: Couldn't create user namespace" });
+  assert.equal(attempts(), 0, "QEMU never started");
+});

@@ -2,7 +2,7 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,6 +11,7 @@ import { EXIT, runLauncher } from "../../host/launcher.js";
 import { classifyPid } from "../../host/vm/run-dir.js";
 import { DiskError, ensureDisk } from "../../host/disk/images.js";
 import { BAD_VALUES } from "../helpers/bad-config.js";
+import { REPO } from "../helpers/dinv-process.js";
 
 function fakeGuestDir(): string {
   const dir = mkdtempSync(join(tmpdir(), "dinv-guest-"));
@@ -86,3 +87,12 @@ test("pid files: only a live process whose command line names us counts", () => 
   assert.equal(classifyPid(1234, "bash -c sleep", "/run/dinv/qmp.sock"), "stale");
   assert.equal(classifyPid(1234, "qemu-system-x86_64 -chardev socket,id=qmp,path=/run/dinv/qmp.sock", "/run/dinv/qmp.sock"), "live");
 });
+
+for (const [name, value] of [["DINV_LOG_LEVEL", "verbose"], ["DINV_LOG_FORMAT", "xml"]] as const) {
+  test(`dinv run with ${name}=${value}: exit 2 naming the variable, no stack trace`, () => {
+    const r = spawnSync(process.execPath, ["--import", "tsx", join(REPO, "host/cli/main.ts"), "run"], { env: { PATH: process.env.PATH, [name]: value }, encoding: "utf8" });
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, new RegExp(`${name}="${value}": unknown log (level|format)\\. Allowed: `));
+    assert.doesNotMatch(r.stderr, /\n\s+at /, "no stack trace");
+  });
+}
