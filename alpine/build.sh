@@ -11,16 +11,22 @@ cache=${DINV_BUILD_CACHE:-$repo/build/cache}
 
 die() { echo "alpine/build.sh: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "must run as root (mmdebstrap, mkfs and module trees need it); try: sudo npm run build"
-for tool in mmdebstrap mkfs.ext4 cpio depmod modprobe apt-get apt-cache dpkg-deb xz zstd sha256sum tar qemu-x86_64; do
-  command -v "$tool" >/dev/null || die "missing tool '$tool': apt-get install mmdebstrap e2fsprogs cpio kmod xz-utils zstd qemu-user"
+for tool in mmdebstrap mkfs.ext4 mkfs.erofs cpio depmod modprobe apt-get apt-cache dpkg-deb xz zstd sha256sum tar qemu-x86_64; do
+  command -v "$tool" >/dev/null || die "missing tool '$tool': apt-get install mmdebstrap e2fsprogs erofs-utils cpio kmod xz-utils zstd qemu-user"
 done
 [ -f "$agent" ] || die "agent bundle '$agent' not found (run: npm run build:bundles)"
+# The values the guest's scripts share with the TypeScript, rendered beside the agent bundle.
+constants=$(dirname "$agent")/guest-constants.sh
+[ -f "$constants" ] || die "'$constants' not found (run: npm run build:bundles)"
 mkdir -p "$out" "$cache"
 
 hash_files() { (cd "$repo" && for f in "$@"; do printf '%s\n' "$f"; sha256sum < "$f"; done) | sha256sum | cut -c1-16; }
 
 # The guest's Debian suite: packages and kernel both come from it (apt lists of its own, under the cache).
 suite=${DINV_GUEST_SUITE:-trixie}
+# The root image's filesystem: erofs (compressed, read-only) or ext4 (uncompressed, as a sparse file).
+root_fs=${DINV_ROOT_FS:-erofs}
+case $root_fs in erofs|ext4) ;; *) die "DINV_ROOT_FS=$root_fs: erofs or ext4" ;; esac
 # shellcheck source=lib/apt-suite.sh
 . "$here/lib/apt-suite.sh" "$suite" "$cache"
 # The kernel package the suite's meta package points at (pinned per build by its name).
@@ -29,7 +35,7 @@ kpkg=${DINV_KERNEL_PACKAGE:-$(apt_suite cache depends linux-image-amd64 2>/dev/n
 
 guest_files=$(cd "$repo" && find alpine -type f | LC_ALL=C sort)
 # shellcheck disable=SC2086
-recipe=$( { printf '%s\n' "$suite" "$kpkg"; hash_files $guest_files; sha256sum < "$agent"; } | sha256sum | cut -c1-16)
+recipe=$( { printf '%s\n' "$suite" "$kpkg" "$root_fs"; hash_files $guest_files; sha256sum < "$agent"; sha256sum < "$constants"; } | sha256sum | cut -c1-16)
 if [ -f "$out/manifest.json" ] && grep -q "\"recipe\": \"$recipe\"" "$out/manifest.json"; then
   echo "guest: up to date (recipe $recipe)"
   exit 0
@@ -58,6 +64,9 @@ mkdir -p "$ird"/{bin,dev,proc,sys,etc}
 tar -C "$work" -xf "$tree_tar" ./usr/bin/busybox
 cp "$work/usr/bin/busybox" "$ird/bin/busybox"
 cp "$here/initramfs/init" "$ird/init"
+# The initramfs mounts the root image with the filesystem it was made with.
+echo "$root_fs" > "$ird/etc/root-fs-type"
+cp "$constants" "$ird/etc/dinv-constants.sh"
 bash "$here/lib/modules.sh" "$kdir/modules" "$release" "$here/modules-initramfs.txt" "$ird" "$ird/etc/dinv-modules.order"
 # Uncompressed: under TCG, unpacking is cheaper than decompressing.
 (cd "$ird" && find . | LC_ALL=C sort | cpio -o -H newc --quiet) > "$work/initramfs.cpio"
@@ -66,18 +75,31 @@ bash "$here/lib/modules.sh" "$kdir/modules" "$release" "$here/modules-initramfs.
 root="$work/root"
 mkdir -p "$root"
 tar -C "$root" -xf "$tree_tar"
-rm -rf "$root"/usr/share/{doc,man,info,locale,lintian}/* "$root"/var/cache/apt/* "$root"/var/lib/apt/lists/* \
-  "$root"/var/log/*.log "$root"/usr/lib/modules/* 2>/dev/null || true
+docker_version=$(dpkg-query --admindir="$root/var/lib/dpkg" -W -f '${Version}' docker.io)
+# What the guest never runs: documentation, package management, containerd's own CLI and its legacy
+# shims (dockerd uses containerd-shim-runc-v2), iconv modules, perl (no guest script uses it).
+rm -rf "$root"/usr/share/{doc,man,info,locale,lintian,bash-completion,zsh}/* "$root"/var/cache/* "$root"/var/lib/apt \
+  "$root"/var/log/*.log "$root"/usr/lib/modules/* "$root"/usr/bin/{ctr,containerd-stress,containerd-shim,containerd-shim-runc-v1} \
+  "$root"/usr/lib/x86_64-linux-gnu/gconv "$root"/usr/bin/perl* "$root"/usr/lib/x86_64-linux-gnu/perl-base "$root"/usr/share/perl5 \
+  "$root"/usr/bin/apt* "$root"/usr/lib/apt "$root"/usr/lib/x86_64-linux-gnu/libapt-* 2>/dev/null || true
 bash "$here/lib/modules.sh" "$kdir/modules" "$release" "$here/modules-root.txt" "$root"
 cp -a "$here/rootfs/." "$root/"
 cp "$agent" "$root/usr/lib/dinv/dinv-agent.js"
+cp "$constants" "$root/usr/lib/dinv/constants.sh"
 bash "$here/lib/agent-snapshot.sh" "$root"
 mkdir -p "$root/var/lib/docker" "$root/etc/docker" "$root/run" "$root/run/lock"
 echo dinv > "$root/etc/hostname"
-size_mb=$(( $(du -sm "$root" | cut -f1) * 115 / 100 + 64 ))
-# No journal: the image is only ever mounted read-only.
-mkfs.ext4 -q -F -O ^has_journal -L dinv-root -m 0 -d "$root" "$work/rootfs.img" "${size_mb}M"
+if [ "$root_fs" = erofs ]; then
+  # lz4hc: the cheapest decompression under TCG of what the kernel's erofs reads; 64 KiB clusters.
+  mkfs.erofs -zlz4hc,12 -C65536 -T0 "$work/rootfs.img" "$root" >/dev/null
+else
+  size_mb=$(( $(du -sm "$root" | cut -f1) * 115 / 100 + 64 ))
+  # No journal: the image is only ever mounted read-only.
+  mkfs.ext4 -q -F -O ^has_journal -L dinv-root -m 0 -d "$root" "$work/rootfs.img" "${size_mb}M"
+fi
 
+# The image ships the compressed kernel; the launcher extracts vmlinux (PVH boot) at start. A
+# development build keeps vmlinux beside it too.
 cp "$kdir/vmlinux" "$work/vmlinux.out"
 mv "$work/vmlinux.out" "$out/vmlinux"
 cp "$kdir/vmlinuz" "$out/vmlinuz"
@@ -87,11 +109,12 @@ cat > "$out/manifest.json" <<JSON
 {
   "recipe": "$recipe",
   "suite": "$suite",
-  "dockerVersion": "$(dpkg-query --admindir="$root/var/lib/dpkg" -W -f '${Version}' docker.io)",
+  "dockerVersion": "$docker_version",
+  "rootFs": "$root_fs",
   "kernelPackage": "$kpkg",
   "kernelRelease": "$release",
   "rootImageBytes": $(stat -c %s "$out/rootfs.img"),
   "builtAt": "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 }
 JSON
-echo "guest: built in $(( $(date +%s) - started ))s (recipe $recipe, kernel $release, root image ${size_mb} MB)"
+echo "guest: built in $(( $(date +%s) - started ))s (recipe $recipe, kernel $release, $root_fs root image $(( $(stat -c %s "$out/rootfs.img") / 1000000 )) MB)"

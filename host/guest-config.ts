@@ -14,18 +14,31 @@ export const shareTag = (i: number) => `dinv${i}`;
 /** MTU of the guest side of passt (its default): large frames are most of passt's gain. */
 export const PASST_MTU = 65520;
 
-export function guestConfigFor(config: HostConfig, tls?: TlsMaterial, shareFs: "9p" | "virtiofs" = "9p", net: "slirp" | "passt" = "slirp"): GuestConfig {
+/** Which disks the guest may format if it finds them blank (see DiskSpec.mayFormat). */
+export interface MayFormat {
+  docker: boolean;
+  volume: boolean;
+}
+
+export function guestConfigFor(
+  config: HostConfig,
+  tls?: TlsMaterial,
+  shareFs: "9p" | "virtiofs" = "9p",
+  net: "slirp" | "passt" = "slirp",
+  mayFormat: MayFormat = { docker: false, volume: false },
+): GuestConfig {
   const passt = net === "passt";
   return {
     ...(passt ? { net: { mtu: PASST_MTU } } : {}),
     disks: [
-      { role: "docker", serial: DISK_SERIAL.docker, mountPoint: GUEST_DOCKER_ROOT, label: DISK_LABEL.docker },
+      { role: "docker", serial: DISK_SERIAL.docker, mountPoint: GUEST_DOCKER_ROOT, label: DISK_LABEL.docker, mayFormat: mayFormat.docker },
       ...(config.volume
         ? [{
             role: "volume" as const,
             serial: DISK_SERIAL.volume,
             mountPoint: config.volume.path,
             label: DISK_LABEL.volume,
+            mayFormat: mayFormat.volume,
             owner: { uid: config.volume.uid, gid: config.volume.gid },
           }]
         : []),

@@ -23,6 +23,7 @@ import { serveDockerSocket } from "./proxy/docker-socket.js";
 import { chooseShareFs } from "./share/choose.js";
 import { bootWithWatchdog } from "./vm/boot.js";
 import { claimRunDir, RunDirBusy } from "./vm/run-dir.js";
+import { RUN_FILES, virtiofsSocketName } from "./vm/run-files.js";
 import { startSideServices } from "./vm/side-services.js";
 import { publishPolicy } from "./publish/policy.js";
 import { AutoPublisher } from "./publish/publisher.js";
@@ -74,7 +75,7 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
 
   const run = (name: string) => join(config.runDir, name);
   let initrd = pre.guest.initrd;
-  const virtiofsSockets = config.mounts.map((_, i) => run(`virtiofs-${i}.sock`));
+  const virtiofsSockets = config.mounts.map((_, i) => run(virtiofsSocketName(i)));
   const plan = (accel: "kvm" | "tcg"): QemuPlan => ({
     accel,
     qemu: pre.qemu!,
@@ -82,9 +83,9 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
     initrd,
     dockerDisk: join(config.dockerDir, "docker.qcow2"),
     ...(config.volume ? { volumeDisk: join(config.volumeDir, "volume.qcow2") } : {}),
-    agentSocket: run("agent.sock"),
-    qmpSocket: run("qmp.sock"),
-    pidFile: run("qemu.pid"),
+    agentSocket: run(RUN_FILES.agentSocket),
+    qmpSocket: run(RUN_FILES.qmpSocket),
+    pidFile: run(RUN_FILES.qemuPid),
     shares: config.mounts.map((path, i) => ({ tag: shareTag(i), path })),
     shareFs: shareFs === "virtiofs" ? { kind: "virtiofs", sockets: virtiofsSockets } : { kind: "9p" },
     net,
@@ -98,6 +99,7 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
     return EXIT.config;
   }
 
+  const mayFormat = { docker: false, volume: false };
   await mkdir(config.runDir, { recursive: true, mode: 0o750 });
   let runDir: { release: () => Promise<void> };
   try {
@@ -111,10 +113,12 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
     await mkdir(config.dockerDir, { recursive: true });
     const docker = await ensureDisk(plan("tcg").dockerDisk, config.dockerSizeBytes, "DINV_DOCKER_SIZE");
     log[docker.level](docker.message);
+    mayFormat.docker = docker.mayFormat;
     if (config.volume) {
       await mkdir(config.volumeDir, { recursive: true });
       const volume = await ensureDisk(plan("tcg").volumeDisk!, config.volume.sizeBytes, "DINV_VOLUME_SIZE");
       log[volume.level](volume.message);
+      mayFormat.volume = volume.mayFormat;
     }
   } catch (err) {
     await runDir.release();
@@ -134,7 +138,7 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
   net = services.net;
 
   const state = new LauncherState(config);
-  const guestConfig = guestConfigFor(config, tls, shareFs, net?.kind === "passt" ? "passt" : "slirp");
+  const guestConfig = guestConfigFor(config, tls, shareFs, net?.kind === "passt" ? "passt" : "slirp", mayFormat);
   initrd = await bootInitrd(pre.guest.initrd, config.runDir, guestConfig, config.earlyStart, log);
   const session = new GuestSession(guestConfig, log);
   let qemu: QemuProcess | undefined;
@@ -232,8 +236,8 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
     port: config.dockerPort,
     ...(tls ? { tls: { caPem: tls.caPem, certPem: tls.client.certPem, keyPem: tls.client.keyPem } } : {}),
   };
-  const agentServer = await listenAgent(run("agent.sock"), (t) => session.attach(t));
-  const control = await startControlServer(run("control.sock"), state, {
+  const agentServer = await listenAgent(run(RUN_FILES.agentSocket), (t) => session.attach(t));
+  const control = await startControlServer(run(RUN_FILES.controlSocket), state, {
     stop: (timeoutSeconds) => stop("stop requested by `dinv stop`", timeoutSeconds),
     health: () => (state.phase === "ready" ? pingDocker(dockerTarget) : Promise.resolve({ healthy: false, reason: `dinv is ${state.phase}` })),
   }, {
@@ -253,7 +257,7 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
   const cleanup = async () => {
     clearInterval(heartbeat);
     await services.stop();
-    await rm(run("initrd.cpio"), { force: true });
+    await rm(run(RUN_FILES.bootInitrd), { force: true });
     await runDir.release();
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);

@@ -1,6 +1,6 @@
 // Bundle the host CLI (Node 20) and the guest agent (one file for the guest's Node 20).
 import { build } from "esbuild";
-import { readFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 
 const pkg = JSON.parse(await readFile(new URL("../package.json", import.meta.url), "utf8"));
 const common = { bundle: true, platform: "node", format: "esm", sourcemap: false, legalComments: "none", logLevel: "warning" };
@@ -28,4 +28,8 @@ await Promise.all([
     define: { AGENT_VERSION: JSON.stringify(pkg.version) },
   }),
 ]);
-console.log("bundles: dist/dinv.js dist/dinv-agent.js");
+// The values the guest's shell scripts share with the TypeScript (alpine/build.sh installs them).
+const constants = await build({ ...common, entryPoints: ["shared/shell-constants.ts"], write: false, format: "esm" });
+const { renderShellConstants } = await import(`data:text/javascript;base64,${Buffer.from(constants.outputFiles[0].text).toString("base64")}`);
+await writeFile("dist/guest-constants.sh", renderShellConstants());
+console.log("bundles: dist/dinv.js dist/dinv-agent.js dist/guest-constants.sh");

@@ -9,6 +9,7 @@ declare -A need=(
   [cpio]=cpio
   [depmod]=kmod
   [mkfs.ext4]=e2fsprogs
+  [mkfs.erofs]=erofs-utils
   [xz]=xz-utils
   [zstd]=zstd
   # the guest agent's startup snapshot is written under TCG's CPU model (alpine/lib/agent-snapshot.sh)

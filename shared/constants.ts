@@ -40,3 +40,9 @@ export const DISK_LABEL = { docker: "dinv-docker", volume: "dinv-volume" } as co
 
 /** Console line prefix the guest's initramfs prints first (alpine/initramfs/init): the kernel reached userspace. */
 export const INITRAMFS_STARTED = "dinv-initramfs: started";
+
+/** Directory of the launcher's early-start files in the initramfs; the initramfs init copies it to /run. */
+export const EARLY_BOOT_DIR = "dinv-boot";
+
+/** File of that directory whose presence allows the guest init to format a blank docker disk. */
+export const EARLY_MAY_FORMAT = "docker-may-format";

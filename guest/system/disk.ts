@@ -42,6 +42,12 @@ export async function prepareDisk(spec: DiskSpec): Promise<string> {
   const blkid = await run("blkid", ["-p", "-o", "export", device]);
   const probe = interpretBlkid(blkid.exitCode, blkid.stdout);
   let done: string;
+  if (probe.kind === "blank" && !spec.mayFormat) {
+    throw new GuestStepError(
+      `the ${spec.role} disk (serial ${spec.serial}) reads as blank, but the launcher did not create it and it has held data, so dinv does not format it (a failed read also looks blank)`,
+      "check the disk image on the launcher side (qemu-img check); move it aside to have dinv create a new one",
+    );
+  }
   if (probe.kind === "blank") {
     await must("mkfs.ext4", ["-q", "-L", spec.label, "-E", "lazy_itable_init=1,lazy_journal_init=1", device], 600_000);
     done = "formatted blank disk as ext4";

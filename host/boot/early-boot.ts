@@ -2,12 +2,11 @@
 // up (Node takes ~3 s of CPU to start under TCG), packed as a cpio archive appended to the
 // initramfs. Pure; the launcher writes the result into its run directory.
 
-import { DISK_SERIAL } from "../../shared/constants.js";
+import { DISK_SERIAL, EARLY_BOOT_DIR, EARLY_MAY_FORMAT } from "../../shared/constants.js";
 import { daemonJson, EARLY_CONTAINERD } from "../../shared/daemon-config.js";
 import type { GuestConfig } from "../../shared/protocol/guest-config.js";
 
-/** Directory in the initramfs the guest's initramfs init copies to /run/dinv-boot. */
-export const EARLY_BOOT_DIR = "dinv-boot";
+export { EARLY_BOOT_DIR } from "../../shared/constants.js";
 
 export interface ArchiveEntry {
   /** path inside the archive, relative, without a leading slash */
@@ -35,6 +34,8 @@ export function earlyBootFiles(guest: GuestConfig): { files: ArchiveEntry[] } | 
     files: [
       { path: dir, mode: 0o700 },
       { path: `${dir}/daemon.json`, mode: 0o600, data: daemonJson(guest.dockerd, EARLY_CONTAINERD) },
+      // Present only when the guest may format the docker disk if it reads as blank (DiskSpec.mayFormat).
+      ...(docker.mayFormat ? [{ path: `${dir}/${EARLY_MAY_FORMAT}`, mode: 0o600, data: "" }] : []),
       ...(tls
         ? [
             { path: `${dir}/tls`, mode: 0o700 },

@@ -6,11 +6,12 @@ import { copyFile, appendFile, chmod, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { GuestConfig } from "../../shared/protocol/guest-config.js";
 import type { Logger } from "../log.js";
+import { RUN_FILES } from "../vm/run-files.js";
 import { cpioNewc, earlyBootFiles } from "./early-boot.js";
 
 /** Path of the initramfs to boot. */
 export async function bootInitrd(shipped: string, runDir: string, guest: GuestConfig, enabled: boolean, log: Logger): Promise<string> {
-  const target = join(runDir, "initrd.cpio");
+  const target = join(runDir, RUN_FILES.bootInitrd);
   await rm(target, { force: true });
   const early = enabled ? earlyBootFiles(guest) : { reason: "DINV_EARLY_START=off" };
   if ("reason" in early) {

@@ -5,6 +5,7 @@ import { parseArgs } from "node:util";
 import { z } from "zod";
 import type { DinvState } from "../../shared/protocol/control.js";
 import { ControlClient, UnreachableError } from "../control/client.js";
+import { RUN_FILES } from "../vm/run-files.js";
 import { eventLines, progressLine, summary } from "./format.js";
 
 /** Exit codes of the client commands. */
@@ -50,7 +51,7 @@ function options(args: string[], spec: { json?: boolean; timeout?: boolean }) {
 export function controlSocket(env: Record<string, string | undefined>): string {
   const dir = z.string().regex(/^\//).safeParse(env.DINV_RUN_DIR?.trim() || "/run/dinv");
   if (!dir.success) throw new UsageError(`DINV_RUN_DIR=${JSON.stringify(env.DINV_RUN_DIR)}: expected an absolute directory`);
-  return join(dir.data, "control.sock");
+  return join(dir.data, RUN_FILES.controlSocket);
 }
 
 type Out = { write(text: string): void; isTTY?: boolean };

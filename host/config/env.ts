@@ -5,6 +5,7 @@ import { z } from "zod";
 import { DEFAULT_BIP, GUEST_DOCKER_PORT, GUEST_DOCKER_ROOT, GUEST_DOCKER_TLS_PORT } from "../../shared/constants.js";
 import { checkPath, normalisePath, parsePathList, parsePortList, parsePortRanges } from "./lists.js";
 import { parseSize } from "./size.js";
+import { runDirTooLong } from "../vm/run-files.js";
 
 /** What each variable accepts, quoted in errors and in `dinv run --help`. */
 export const ALLOWED: Record<string, string> = {
@@ -112,6 +113,12 @@ const daemonJson = text("{}").transform((s, ctx) => {
   return parsed.data;
 });
 
+/** Where the container image keeps the launcher, its guest and its seccomp profile. */
+export const LAUNCHER_DIR = "/usr/lib/dinv";
+
+/** Whether one path is the other or lies inside it (normalised absolute paths). */
+export const overlaps = (a: string, b: string) => a === b || a.startsWith(`${b}/`) || b.startsWith(`${a}/`);
+
 const ipv4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
 
 function fail(ctx: z.RefinementCtx, message: string): never {
@@ -143,7 +150,7 @@ export function envSchema(defaults: { guestDir: string }) {
         const reason = checkPath(s);
         if (reason) return fail(ctx, reason);
         const path = normalisePath(s);
-        if (path === GUEST_DOCKER_ROOT || path.startsWith(`${GUEST_DOCKER_ROOT}/`)) return fail(ctx, "overlaps docker's data root");
+        if (overlaps(path, GUEST_DOCKER_ROOT)) return fail(ctx, `overlaps docker's data root ${GUEST_DOCKER_ROOT}`);
         if (/^\/(proc|sys|dev|run|etc|usr|bin|sbin|lib|boot)(\/|$)/.test(path)) return fail(ctx, "is a system directory of the guest");
         return path;
       }),
@@ -157,7 +164,10 @@ export function envSchema(defaults: { guestDir: string }) {
       DINV_ACCEL: text("auto").pipe(z.enum(["auto", "kvm", "tcg"], { message: "unknown accelerator" })),
       DINV_DOCKER_DIR: dir("/docker"),
       DINV_VOLUME_DIR: dir("/volume"),
-      DINV_RUN_DIR: dir("/run/dinv"),
+      DINV_RUN_DIR: dir("/run/dinv").transform((s, ctx) => {
+        const reason = runDirTooLong(s);
+        return reason ? fail(ctx, reason) : s;
+      }),
       DINV_GUEST_DIR: dir(defaults.guestDir),
       DINV_DOCKER_PORT: optionalPort,
       // Same name and meaning as in docker:dind: set = TLS on 2376 with certificates generated there.
@@ -214,6 +224,19 @@ export function envSchema(defaults: { guestDir: string }) {
       }
       if (env.DINV_VOLUME_PATH && env.DINV_MOUNTS.some((m) => m === env.DINV_VOLUME_PATH)) {
         ctx.addIssue({ code: "custom", path: ["DINV_VOLUME_PATH"], message: "is also listed in DINV_MOUNTS" });
+      }
+      // A share the guest could use to rewrite the launcher, its disks or its keys.
+      const guarded: [string, string | undefined][] = [
+        ["the launcher's own files", LAUNCHER_DIR],
+        ["DINV_GUEST_DIR", env.DINV_GUEST_DIR],
+        ["DINV_DOCKER_DIR", env.DINV_DOCKER_DIR],
+        ["DINV_VOLUME_DIR", env.DINV_VOLUME_DIR],
+        ["DINV_RUN_DIR", env.DINV_RUN_DIR],
+        ["DOCKER_TLS_CERTDIR", env.DOCKER_TLS_CERTDIR],
+      ];
+      for (const mount of env.DINV_MOUNTS) {
+        const hit = guarded.find(([, dir]) => dir !== undefined && overlaps(mount, dir));
+        if (hit) ctx.addIssue({ code: "custom", path: ["DINV_MOUNTS"], message: `"${mount}" overlaps ${hit[0]} (${hit[1]}): the guest could rewrite them` });
       }
     })
     .transform((env) => ({

@@ -5,6 +5,7 @@ import { readFile, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "../log.js";
 import { qmpCommand } from "../qemu/qmp.js";
+import { RUN_FILES } from "./run-files.js";
 
 export type PidState = "none" | "stale" | "live";
 
@@ -41,16 +42,16 @@ function alive(pid: number): boolean {
  * killed launcher (QMP quit flushes its disk caches; SIGKILL if it does not answer).
  */
 export async function claimRunDir(runDir: string, log: Logger): Promise<{ release: () => Promise<void> }> {
-  const launcherPidFile = join(runDir, "dinv.pid");
+  const launcherPidFile = join(runDir, RUN_FILES.launcherPid);
   const other = await pidFrom(launcherPidFile);
   if (other !== process.pid && classifyPid(other, await cmdlineOf(other), "dinv") === "live") {
     throw new RunDirBusy(`another dinv launcher (pid ${other}) runs with DINV_RUN_DIR=${runDir}; stop it first (dinv stop), or give this one its own DINV_RUN_DIR`);
   }
   await writeFile(launcherPidFile, `${process.pid}\n`);
 
-  const qemuPidFile = join(runDir, "qemu.pid");
+  const qemuPidFile = join(runDir, RUN_FILES.qemuPid);
   const qemuPid = await pidFrom(qemuPidFile);
-  const qmpSocket = join(runDir, "qmp.sock");
+  const qmpSocket = join(runDir, RUN_FILES.qmpSocket);
   if (classifyPid(qemuPid, await cmdlineOf(qemuPid), qmpSocket) === "live") {
     log.warn({ pid: qemuPid }, "a QEMU of a previous launcher is still running (the launcher was killed); stopping it before booting");
     await qmpCommand(qmpSocket, "quit").catch(() => undefined);

@@ -10,6 +10,7 @@ import { shareTag } from "../guest-config.js";
 import type { Logger } from "../log.js";
 import { forwardsOf } from "../net/forwards.js";
 import { Passt, PasstError } from "../net/passt.js";
+import { RUN_FILES } from "./run-files.js";
 import type { ShareFsChoice } from "../share/choose.js";
 import { VirtiofsdError, VirtiofsdSet } from "../share/virtiofsd.js";
 import { ensureTlsMaterial, serverSans, TlsError, type TlsMaterial } from "../tls/certs.js";
@@ -63,7 +64,7 @@ export async function startSideServices(
     const binary = await onPath("passt");
     if (!binary) log.warn("DINV_NET=passt but passt is not installed (apt-get install passt): using SLIRP");
     else {
-      passt = new Passt(binary, { socket: run("passt.sock"), pidFile: run("passt.pid"), logFile: run("passt.log") }, forwardsOf(config), log);
+      passt = new Passt(binary, { socket: run(RUN_FILES.passtSocket), pidFile: run(RUN_FILES.passtPid), logFile: run(RUN_FILES.passtLog) }, forwardsOf(config), log);
       try {
         await passt.ensureRunning();
         log.info("the guest network and port forwards use passt");
@@ -93,7 +94,7 @@ export async function startSideServices(
 
   return {
     shareFs,
-    net: passt ? { kind: "passt", socket: run("passt.sock") } : { kind: "slirp" },
+    net: passt ? { kind: "passt", socket: run(RUN_FILES.passtSocket) } : { kind: "slirp" },
     ...(tls ? { tls } : {}),
     // virtiofsd and passt each serve one QEMU: a retried boot needs fresh ones.
     beforeStart: async () => {

@@ -14,6 +14,11 @@ export const DiskSpecSchema = z.object({
   mountPoint: guestPath,
   /** filesystem label to write when formatting a blank disk */
   label: z.string().min(1).max(16),
+  /**
+   * whether the guest may format the disk when it reads as blank: only when the launcher created the
+   * image in this run or finds it never held data (a blank read can also be a failed read)
+   */
+  mayFormat: z.boolean().default(false),
   /** owner of the mounted root directory, applied after mount (volume only) */
   owner: z.object({ uid, gid: uid }).optional(),
 });

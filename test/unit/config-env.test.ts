@@ -84,3 +84,15 @@ for (const [name, value] of bad) {
 test("every bad variable is reported at once", () => {
   assert.throws(() => parse({ DINV_CPUS: "x", DINV_MACHINE: "pc" }), (err: unknown) => err instanceof ConfigError && err.problems.length === 2);
 });
+
+test("a share may not overlap what the launcher keeps: its run directory, disks, TLS files or guest", () => {
+  const cases: [Record<string, string>, RegExp][] = [
+    [{ DINV_MOUNTS: "/run/dinv" }, /DINV_MOUNTS="\/run\/dinv": "\/run\/dinv" overlaps DINV_RUN_DIR/],
+    [{ DINV_MOUNTS: "/srv", DINV_DOCKER_DIR: "/srv/dinv/docker" }, /overlaps DINV_DOCKER_DIR \(\/srv\/dinv\/docker\)/],
+    [{ DINV_MOUNTS: "/certs/client", DOCKER_TLS_CERTDIR: "/certs" }, /overlaps DOCKER_TLS_CERTDIR/],
+    [{ DINV_MOUNTS: "/guest" }, /overlaps DINV_GUEST_DIR/],
+    [{ DINV_VOLUME_PATH: "/var" }, /DINV_VOLUME_PATH="\/var": overlaps docker's data root/],
+  ];
+  for (const [env, message] of cases) assert.throws(() => parseEnv(env, { guestDir: "/guest" }), (e: Error) => message.test(e.message), JSON.stringify(env));
+  assert.deepEqual(parseEnv({ DINV_MOUNTS: "/srv/app", DINV_DOCKER_DIR: "/srv/dinv" }, { guestDir: "/guest" }).mounts, ["/srv/app"], "siblings are fine");
+});

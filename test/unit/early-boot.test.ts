@@ -10,7 +10,8 @@ import { join } from "node:path";
 import { cpioNewc, earlyBootFiles, EARLY_BOOT_DIR } from "../../host/boot/early-boot.js";
 import { guestConfigFor } from "../../host/guest-config.js";
 import { EARLY_BOOT_FILES } from "../../guest/system/early.js";
-import { DISK_LABEL, DISK_SERIAL, GUEST_DOCKER_ROOT } from "../../shared/constants.js";
+import { DISK_SERIAL, EARLY_MAY_FORMAT, GUEST_DOCKER_ROOT } from "../../shared/constants.js";
+import { renderShellConstants, SHELL_CONSTANTS } from "../../shared/shell-constants.js";
 import { DAEMON_JSON, EARLY_CONTAINERD, TLS_DIR, daemonConfig } from "../../shared/daemon-config.js";
 import { makeConfig } from "../helpers/make-config.js";
 import { REPO } from "../helpers/dinv-process.js";
@@ -68,15 +69,24 @@ test("cpioNewc: cpio(1) extracts the same files, contents and modes", () => {
   assert.throws(() => cpioNewc([{ path: "a/../../b", mode: 0o644, data: "" }]), /relative/);
 });
 
-test("the guest scripts use the same names as the TypeScript (serial, label, paths)", () => {
-  const script = readFileSync(join(REPO, "alpine/rootfs/usr/lib/dinv/early-dockerd"), "utf8");
-  for (const [name, value] of [["serial", DISK_SERIAL.docker], ["label", DISK_LABEL.docker], ["root", GUEST_DOCKER_ROOT], ["daemon_json", DAEMON_JSON], ["tls_dir", TLS_DIR], ["containerd_sock", EARLY_CONTAINERD]]) {
-    assert.match(script, new RegExp(`^${name}=${value}$`, "m"), name);
+test("the guest scripts take the names they share with the TypeScript from the generated constants, and retype none", () => {
+  const rendered = renderShellConstants();
+  // The generated file, as the scripts source it, gives back the TypeScript's values.
+  const names = Object.keys(SHELL_CONSTANTS);
+  const sourced = execFileSync("sh", ["-c", `${rendered}\n${names.map((n) => `printf '%s=%s\\n' ${n} "$${n}"`).join("\n")}`], { encoding: "utf8" });
+  for (const [name, value] of Object.entries(SHELL_CONSTANTS)) assert.ok(sourced.includes(`${name}=${value}\n`), name);
+  for (const [name, value] of [["serial", "DINV_SERIAL_DOCKER"], ["label", "DINV_LABEL_DOCKER"], ["root", "DINV_DOCKER_ROOT"], ["daemon_json", "DINV_DAEMON_JSON"], ["tls_dir", "DINV_TLS_DIR"], ["containerd_sock", "DINV_EARLY_CONTAINERD"]]) {
+    assert.match(readFileSync(join(REPO, "alpine/rootfs/usr/lib/dinv/early-dockerd"), "utf8"), new RegExp(`^${name}=\\$${value}$`, "m"), name);
   }
-  assert.match(script, new RegExp(`^boot=/run/${EARLY_BOOT_DIR}$`, "m"));
   assert.equal(EARLY_BOOT_FILES, `/run/${EARLY_BOOT_DIR}/daemon.json`);
-  const initramfs = readFileSync(join(REPO, "alpine/initramfs/init"), "utf8");
-  assert.ok(initramfs.includes(`cp -a /${EARLY_BOOT_DIR} /newroot/run/${EARLY_BOOT_DIR}`));
+  // No script spells a shared value itself.
+  const scripts = ["alpine/initramfs/init", ...["early-dockerd", "prep", "init", "baseline-init"].map((f) => `alpine/rootfs/usr/lib/dinv/${f}`)];
+  for (const file of scripts) {
+    const text = readFileSync(join(REPO, file), "utf8").split("\n").filter((l) => !l.trimStart().startsWith("#")).join("\n");
+    for (const value of [DISK_SERIAL.root, DISK_SERIAL.docker, GUEST_DOCKER_ROOT, DAEMON_JSON, TLS_DIR, EARLY_CONTAINERD, "10.0.2.", EARLY_MAY_FORMAT]) {
+      assert.ok(!text.includes(value), `${file} retypes ${value}`);
+    }
+  }
 });
 
 test("DINV_EARLY_START: on by default, off on request, anything else refused naming the variable", async () => {
@@ -84,4 +94,12 @@ test("DINV_EARLY_START: on by default, off on request, anything else refused nam
   assert.equal(parseEnv({}, { guestDir: "/g" }).earlyStart, true);
   assert.equal(parseEnv({ DINV_EARLY_START: "off" }, { guestDir: "/g" }).earlyStart, false);
   assert.throws(() => parseEnv({ DINV_EARLY_START: "yes" }, { guestDir: "/g" }), (err: unknown) => err instanceof ConfigError && /DINV_EARLY_START.*"yes".*on or off/s.test(err.message));
+});
+
+test("the guest init may format the docker disk only when the launcher says so", () => {
+  const allowed = earlyBootFiles(guestConfigFor(makeConfig(), undefined, "9p", "slirp", { docker: true, volume: false }));
+  const refused = earlyBootFiles(guestConfigFor(makeConfig()));
+  assert.ok("files" in allowed && "files" in refused);
+  assert.ok(allowed.files.some((f) => f.path === `${EARLY_BOOT_DIR}/${EARLY_MAY_FORMAT}`));
+  assert.ok(!refused.files.some((f) => f.path.endsWith(EARLY_MAY_FORMAT)));
 });

@@ -34,7 +34,7 @@ const table: [string, Record<string, string>, RegExp][] = [
   ["a mount that does not exist", { DINV_MOUNTS: "/nonexistent/dinv-mount" }, /DINV_MOUNTS: "\/nonexistent\/dinv-mount" does not exist/],
   ["a mount that is a file", { DINV_MOUNTS: "/etc/hostname" }, /DINV_MOUNTS: "\/etc\/hostname" is not a directory/],
   ["a mount path with a newline", { DINV_MOUNTS: "/tmp/a\nb" }, /control character/],
-  ["more mounts than microvm has slots", { DINV_MOUNTS: "/tmp;/usr;/etc;/var;/opt" }, /microvm has room for 4/],
+  ["more mounts than microvm has slots", { DINV_MOUNTS: "/srv;/etc;/var;/opt;/mnt" }, /microvm has room for 4/],
   ["a size below the filesystem minimum", { DINV_DOCKER_SIZE: "100M" }, /DINV_DOCKER_SIZE="100M": out of range/],
   ["missing guest files", { DINV_GUEST_DIR: "/nonexistent/guest" }, /guest file \/nonexistent\/guest\/vmlinux is missing/],
   ["reserved daemon.json keys", { DINV_DOCKERD_CONFIG: '{"bip":"10.0.0.1/8"}' }, /sets bip, which dinv sets itself/],
@@ -94,5 +94,21 @@ for (const [name, value] of [["DINV_LOG_LEVEL", "verbose"], ["DINV_LOG_FORMAT", 
     assert.equal(r.status, 2, r.stderr);
     assert.match(r.stderr, new RegExp(`${name}="${value}": unknown log (level|format)\\. Allowed: `));
     assert.doesNotMatch(r.stderr, /\n\s+at /, "no stack trace");
+  });
+}
+
+for (const [what, create, message] of [
+  ["a backing file", (disk: string) => ["create", "-q", "-f", "qcow2", "-b", "/etc/passwd", "-F", "raw", disk, "1G"], /names a backing file/],
+  ["an external data file", (disk: string) => ["create", "-q", "-f", "qcow2", "-o", `data_file=${disk}.data`, disk, "1G"], /keeps its data in an external file/],
+] as const) {
+  test(`a docker.qcow2 with ${what} is refused before qemu-img opens it, and left as it was`, async () => {
+    const base = mkdtempSync(join(tmpdir(), "dinv-planted-"));
+    const disk = join(base, "docker.qcow2");
+    execFileSync("qemu-img", create(disk));
+    const before = statSync(disk);
+    await assert.rejects(ensureDisk(disk, 4 * 2 ** 30, "DINV_DOCKER_SIZE"), (e: unknown) => e instanceof DiskError && message.test((e as Error).message));
+    const after = statSync(disk);
+    assert.equal(after.size, before.size, "not grown");
+    assert.equal(after.mtimeMs, before.mtimeMs);
   });
 }
