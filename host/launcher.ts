@@ -2,7 +2,7 @@
 // watchdogs, and a graceful stop on SIGINT/SIGTERM/`dinv stop` with bounded escalation.
 
 import { spawn } from "node:child_process";
-import { mkdir, rm } from "node:fs/promises";
+import { chmod, mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { listenAgent } from "./agent/channel.js";
 import { bootInitrd } from "./boot/initrd.js";
@@ -28,13 +28,12 @@ import { startSideServices } from "./vm/side-services.js";
 import { publishPolicy } from "./publish/policy.js";
 import { AutoPublisher } from "./publish/publisher.js";
 import { slirpBackend } from "./publish/slirp.js";
-import { forceQuit, stopVm } from "./vm/stop.js";
+import { StopController } from "./vm/stop-controller.js";
+import { PROTOCOL_VERSION } from "../shared/constants.js";
 
 /** How often the launcher asks the agent for its status, and how long a silence it tolerates, ms. */
 const HEARTBEAT_MS = 5000;
 const AGENT_SILENCE_MS = 20_000;
-/** Stop requests closer together than this are one request, ms. */
-const DUPLICATE_SIGNAL_MS = 2000;
 
 /** Exit codes of `dinv run`. */
 export const EXIT = { ok: 0, failed: 1, config: 2, forced: 3 } as const;
@@ -46,6 +45,10 @@ export interface LaunchOptions {
   qemuBinary?: string;
   /** run this once dockerd is ready, then stop; its exit code becomes the launcher's */
   command?: string[];
+  /** the boot watchdog's and the stop's bounds, ms (tests shorten them) */
+  timings?: { consoleTimeoutMs?: number; kvmHelloTimeoutMs?: number; helloWaitMs?: number };
+  /** called right before the first QEMU start (tests use it to act in that window) */
+  beforeBoot?: () => Promise<void>;
 }
 
 export async function runLauncher(options: LaunchOptions): Promise<number> {
@@ -69,6 +72,12 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
     return EXIT.config;
   }
   if (choice.accel === "tcg" && choice.warning) log.warn(`WARNING: ${choice.warning}`);
+  if (!config.tls && config.bindAddr === "0.0.0.0") {
+    log.warn(
+      `WARNING: the docker API is served without TLS on 0.0.0.0:${config.dockerPort}: anything that reaches this port controls the guest's dockerd. ` +
+        "Turn on TLS with DOCKER_TLS_CERTDIR=/certs, or serve it on loopback only with DINV_BIND_ADDR=127.0.0.1 (docker exec dinv docker ... needs no port)",
+    );
+  }
   if (shareChoice.fs === "9p" && shareChoice.warning) log.warn(shareChoice.warning);
   let shareFs: "9p" | "virtiofs" = shareChoice.fs === "virtiofs" ? "virtiofs" : "9p";
   let net: QemuPlan["net"] = { kind: "slirp" };
@@ -100,7 +109,11 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
   }
 
   const mayFormat = { docker: false, volume: false };
-  await mkdir(config.runDir, { recursive: true, mode: 0o750 });
+  // Sockets, pid files, disk images and keys get owner-only modes unless set explicitly (the
+  // control socket 0660, the client key for its group).
+  process.umask(0o077);
+  // Group-searchable, so DINV_CONTROL_GID reaches control.sock; only a directory created here.
+  if (await mkdir(config.runDir, { recursive: true })) await chmod(config.runDir, 0o750);
   let runDir: { release: () => Promise<void> };
   try {
     runDir = await claimRunDir(config.runDir, log);
@@ -152,13 +165,28 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
   if (publisher) {
     publisher.onchange = (s) => state.setPublished(s);
     session.onpublished = (ports) => {
-      if (!stopping) publisher.offer(ports);
+      if (!stopper.requested) publisher.offer(ports);
     };
   }
-  session.onhello = (h) => log.info({ bootId: h.bootId, agent: h.agentVersion, uptimeMs: h.uptimeMs }, "guest agent connected");
-  session.ondisconnect = () => {
-    if (!stopping) state.setHostError("agent", { message: "the guest agent disconnected", hint: "it reconnects by itself; if not, see the console lines in the log" });
+  session.onmismatch = (guestVersion) => {
+    state.setHostError("protocol", {
+      message: `the guest agent speaks protocol version ${guestVersion}, this launcher ${PROTOCOL_VERSION}: the guest image and the launcher come from different builds`,
+      hint: "rebuild both (npm run build), or use the guest files of this launcher's image",
+    });
+    mismatch = true;
+    // No agent of ours will come: the stop goes on to QEMU at once.
+    markHello();
+    stop("the guest agent speaks another protocol version");
   };
+  session.onhello = (h) => {
+    markHello();
+    log.info({ bootId: h.bootId, agent: h.agentVersion, uptimeMs: h.uptimeMs }, "guest agent connected");
+  };
+  session.ondisconnect = () => {
+    if (!stopper.requested) state.setHostError("agent", { message: "the guest agent disconnected", hint: "it reconnects by itself; if not, see the console lines in the log" });
+  };
+  let markHello: () => void = () => undefined;
+  const helloArrived = new Promise<void>((r) => (markHello = r));
   let markGuestStopped: () => void = () => undefined;
   const guestStopped = new Promise<void>((r) => (markGuestStopped = r));
   session.onstatus = (status) => {
@@ -169,18 +197,20 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
     const phase = status.state.phase;
     if (phase === lastPhase) return;
     lastPhase = phase;
+    // A guest flipping its phase causes log lines: they spend its byte budget too (never the actions).
+    const loud = session.budget.take(256).allowed;
     if (phase === "ready" && qemu) {
-      log.info({ timeline, accel }, `dinv ready: dockerd ${status.dockerVersion ?? "?"} answers at ${state.snapshot().dockerHost} after ${((Date.now() - qemu.startedAt) / 1000).toFixed(1)} s (${accel})`);
+      if (loud) log.info({ timeline, accel }, `dinv ready: dockerd ${status.dockerVersion ?? "?"} answers at ${state.snapshot().dockerHost} after ${((Date.now() - qemu.startedAt) / 1000).toFixed(1)} s (${accel})`);
       if (options.command?.length && commandExit === undefined) runCommand(options.command);
     } else if (status.state.phase === "degraded") {
-      for (const e of status.state.errors) log.error({ step: e.step, hint: e.hint }, `guest degraded: ${e.message}`);
+      if (loud) for (const e of status.state.errors) if (session.budget.take(e.message.length).allowed) log.error({ step: e.step, hint: e.hint }, `guest degraded: ${e.message}`);
       if (options.command?.length && commandExit === undefined) {
         commandExit = EXIT.failed;
         stop("the guest is degraded; not running the command");
       }
     } else {
       const shutdown = phase === "stopped" ? status.steps.find((s) => s.name === "shutdown")?.detail : undefined;
-      log.info(`guest ${phase}${shutdown ? `: ${shutdown}` : ""}`);
+      if (loud) log.info(`guest ${phase}${shutdown ? `: ${shutdown}` : ""}`);
     }
   };
 
@@ -204,29 +234,10 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
     });
   };
 
-  let stopping = false;
-  let stoppingSince = 0;
-  let forced = false;
-  let stopDone: Promise<unknown> | undefined;
-  const stop = (reason: string, timeoutSeconds = config.shutdownTimeoutSeconds) => {
-    // A terminal's Ctrl-C reaches every process of its group, and npm forwards it too: copies
-    // arriving together are one request. Only a later one forces.
-    if (stopping && Date.now() - stoppingSince < DUPLICATE_SIGNAL_MS) return;
-    if (stopping) {
-      log.warn(`${reason} again: forcing QEMU to quit`);
-      forced = true;
-      if (qemu) void forceQuit({ qemu, qmpSocket: plan(accel).qmpSocket });
-      return;
-    }
-    stopping = true;
-    stoppingSince = Date.now();
-    state.setStopping();
-    if (!qemu) return;
-    const deps = { qemu, qmpSocket: plan(accel).qmpSocket, log, requestShutdown: (t: number) => session.requestShutdown(t), agentSeen: !!session.hello, guestStopped };
-    stopDone = stopVm(deps, timeoutSeconds, reason).then((how) => {
-      if (how === "forced") forced = true;
-    });
-  };
+  let mismatch = false;
+  const stopper = new StopController(log, options.timings?.helloWaitMs);
+  stopper.onrequested = () => state.setStopping();
+  const stop = (reason: string, timeoutSeconds = config.shutdownTimeoutSeconds) => stopper.request(reason, timeoutSeconds);
   const onSignal = (signal: NodeJS.Signals) => stop(`received ${signal}`);
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
@@ -242,12 +253,12 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
     health: () => (state.phase === "ready" ? pingDocker(dockerTarget) : Promise.resolve({ healthy: false, reason: `dinv is ${state.phase}` })),
   }, {
     ...(config.control.gid !== undefined ? { gid: config.control.gid } : {}),
-    ...(config.control.tcpPort !== undefined ? { tcpPort: config.control.tcpPort } : {}),
+    ...(config.control.tcpPort !== undefined ? { tcpPort: config.control.tcpPort, tokenFile: run(RUN_FILES.controlToken) } : {}),
   });
   const dockerSock = config.dockerSockPath ? await serveDockerSocket(config.dockerSockPath, dockerTarget, config.dockerSock) : undefined;
   // Heartbeat: a guest that stops answering is reported within AGENT_SILENCE_MS.
   const heartbeat = setInterval(() => {
-    if (stopping || !session.hello) return;
+    if (stopper.requested || !session.hello) return;
     session.requestStatus();
     const silentMs = Date.now() - session.lastHeardAt;
     state.setHostError("agent-silent", silentMs > AGENT_SILENCE_MS
@@ -268,20 +279,25 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
   };
 
   let toldAslr = false;
+  await options.beforeBoot?.();
   const booted = await bootWithWatchdog({
     qemuBinary,
     argsFor: (a) => buildQemuArgs(config, plan(a)),
     beforeStart: () => services.beforeStart(),
     accel,
-    helloSince: (since) => !!session.hello && session.hello.receivedAt >= since,
-    stopping: () => stopping,
+    // Any hello, even one of another protocol version, shows the guest runs under this accelerator.
+    helloSince: (since) => session.lastHelloAt >= since,
+    stopping: () => stopper.requested,
     log,
-    consoleTimeoutMs: 60_000,
-    kvmHelloTimeoutMs: 30_000,
+    consoleBudget: (bytes) => session.budget.take(bytes),
+    consoleTimeoutMs: options.timings?.consoleTimeoutMs ?? 60_000,
+    // DINV_ACCEL=kvm was asked for: never fall back to TCG behind the user's back.
+    ...(choice.accel === "kvm" && choice.verifyBoot ? { kvmHelloTimeoutMs: options.timings?.kvmHelloTimeoutMs ?? 30_000 } : {}),
     attempts: 3,
-    onStart: (q, a) => {
+    onStart: (q, a, reachedInitramfs) => {
       qemu = q;
       publisher?.reset();
+      stopper.attach({ qemu: q, qmpSocket: plan(a).qmpSocket, requestShutdown: (t: number) => session.requestShutdown(t), agentSeen: () => !!session.hello, earlyStart: initrd !== pre.guest.initrd, hello: helloArrived, guestStopped, reachedInitramfs });
       accel = a;
       state.setAccel(a);
       if (config.guestAslr === "auto" && a === "tcg" && !toldAslr) {
@@ -291,15 +307,26 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
     },
   });
   if (!booted.ok) {
-    log.error(`${booted.reason}; giving up`);
     state.setStopped();
     await cleanup();
+    // A stop that came before any QEMU ran: nothing was started, nothing can be lost.
+    if (booted.stopped) {
+      log.info("stopped before the VM started");
+      return EXIT.ok;
+    }
+    log.error(`${booted.reason}; giving up`);
     return EXIT.failed;
   }
-  if (stopping && !stopDone) stop("stop requested during boot");
 
   const exit = await booted.qemu.exited;
-  await stopDone;
+  if (mismatch) {
+    await stopper.finished();
+    state.setStopped();
+    await cleanup();
+    log.error("stopped: the guest agent and the launcher speak different protocol versions (see above)");
+    return EXIT.failed;
+  }
+  const how = await stopper.finished();
   const clean = session.status?.state.phase === "stopped";
   state.setStopped();
   await cleanup();
@@ -307,11 +334,11 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
     log.info(`exiting with the command's exit code ${commandExit}${clean ? "" : " (the guest did not confirm a clean shutdown)"}`);
     return commandExit === 0 && !clean ? EXIT.forced : commandExit;
   }
-  if (stopping && !forced && (clean || !session.hello)) {
+  if (stopper.requested && !stopper.forced && how === "clean") {
     log.info(clean ? "guest stopped cleanly; QEMU exited" : "stopped during boot, before anything was mounted");
     return EXIT.ok;
   }
-  if (stopping) {
+  if (stopper.requested) {
     log.warn({ exit }, "stopped, but the guest did not confirm a clean shutdown");
     return EXIT.forced;
   }

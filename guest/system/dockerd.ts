@@ -17,6 +17,8 @@ import { GuestStepError } from "./types.js";
  */
 export function dockerdLevel(line: string): "debug" | "info" | "warn" | "error" {
   const level = /level=(\w+)/.exec(line)?.[1];
+  // Its warnings about the plain TCP listener the launcher asked for: the launcher says it once itself.
+  if (/Binding to (an )?IP address|API is accessible on http|DEPRECATION NOTICE|No swap limit support/.test(line)) return "debug";
   if (level === "warning") return "warn";
   if (level === "error" || level === "fatal" || level === "panic") return "error";
   return "debug";

@@ -9,6 +9,7 @@ import type { Published, PublishedPort } from "../../shared/protocol/published.j
 import type { StatusSnapshot } from "../../shared/protocol/status.js";
 import type { Logger } from "../log.js";
 import type { HostTransport } from "./channel.js";
+import { ByteBudget, cleanStrings } from "./guest-text.js";
 import { RateLimiter } from "./rate-limit.js";
 
 export interface ReceivedHello extends Hello {
@@ -22,6 +23,10 @@ export class GuestSession {
   /** launcher clock when the agent last sent a valid message, ms since the epoch */
   lastHeardAt = 0;
   onhello?: (hello: ReceivedHello) => void;
+  /** the agent speaks another protocol version: it is not configured */
+  onmismatch?: (guestVersion: number) => void;
+  /** launcher clock of the last hello of any version, ms (0: none): the guest runs */
+  lastHelloAt = 0;
   onstatus?: (status: StatusSnapshot) => void;
   /** the guest's latest full set of published ports (a newer set for the current boot) */
   onpublished?: (ports: PublishedPort[]) => void;
@@ -35,6 +40,8 @@ export class GuestSession {
     private readonly config: GuestConfig,
     private readonly log: Logger,
     private readonly now: () => number = Date.now,
+    /** the byte budget shared by every log line the guest causes */
+    readonly budget: ByteBudget = new ByteBudget(),
   ) {}
 
   get connected(): boolean {
@@ -68,8 +75,10 @@ export class GuestSession {
     this.transport?.close();
   }
 
-  private handle(message: GuestMessage): void {
+  private handle(raw: GuestMessage): void {
     this.lastHeardAt = this.now();
+    // Control characters and escapes never reach the log, the CLI or the state snapshot.
+    const message = cleanStrings(raw);
     switch (message.type) {
       case "hello":
         return this.onHello(message);
@@ -79,16 +88,20 @@ export class GuestSession {
         return this.onPublished(message);
       case "log": {
         const gate = this.logLimit.take();
-        if (gate.suppressed) this.log.warn({ suppressed: gate.suppressed }, "guest log lines suppressed (rate limit)");
-        if (gate.allowed) this.log[message.level]({ src: message.source ?? "guest" }, message.msg);
+        const bytes = gate.allowed ? this.budget.take(message.msg.length) : { allowed: false, suppressed: 0 };
+        const suppressed = gate.suppressed + bytes.suppressed;
+        if (suppressed) this.log.warn({ suppressed }, "guest log lines suppressed (rate limit)");
+        if (bytes.allowed) this.log[message.level]({ src: message.source ?? "guest" }, message.msg);
         return;
       }
     }
   }
 
   private onHello(hello: Hello): void {
+    this.lastHelloAt = this.now();
     if (hello.protocolVersion !== PROTOCOL_VERSION) {
       this.log.error({ guest: hello.protocolVersion, host: PROTOCOL_VERSION }, "guest agent speaks another protocol version; not configuring it (rebuild the guest: npm run build)");
+      this.onmismatch?.(hello.protocolVersion);
       return;
     }
     if (this.hello && this.hello.bootId !== hello.bootId) {

@@ -12,8 +12,6 @@ type RequestBody = ControlRequest extends infer R ? (R extends { id: number } ? 
 export class ControlClient {
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
-  /** get-state and subscribe are answered by a state message, which carries no request id */
-  private readonly stateWaiters: Pending[] = [];
   onstate?: (state: DinvState) => void;
   onclose?: () => void;
 
@@ -22,23 +20,20 @@ export class ControlClient {
       const decoded = decodeMessage(ControlReplySchema, Buffer.from(data.toString(), "utf8"));
       if (!decoded.ok) return;
       const reply = decoded.value;
-      if (reply.type === "state") {
-        this.onstate?.(reply);
-        this.stateWaiters.shift()?.resolve(reply);
-        return;
-      }
-      const id = reply.id;
+      // Every reply names its request; a state pushed to a subscriber names none.
+      if (reply.type === "state") this.onstate?.(reply);
+      const id = reply.id ?? null;
       const pending = id === null ? undefined : this.pending.get(id);
       if (pending && id !== null) {
         this.pending.delete(id);
         pending.resolve(reply);
       }
     });
+    ws.on("error", () => ws.terminate());
     ws.on("close", () => {
       const closed = new UnreachableError("the launcher closed the connection");
-      for (const p of [...this.pending.values(), ...this.stateWaiters]) p.reject(closed);
+      for (const p of this.pending.values()) p.reject(closed);
       this.pending.clear();
-      this.stateWaiters.length = 0;
       this.onclose?.();
     });
   }
@@ -65,19 +60,15 @@ export class ControlClient {
   request(body: RequestBody, timeoutMs = 10_000): Promise<ControlReply> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      const byState = body.type === "get-state" || body.type === "subscribe";
       const timer = setTimeout(() => {
         this.pending.delete(id);
-        const i = this.stateWaiters.indexOf(entry);
-        if (i >= 0) this.stateWaiters.splice(i, 1);
         reject(new UnreachableError(`the launcher did not answer ${body.type} within ${timeoutMs / 1000} s`));
       }, timeoutMs);
       const entry: Pending = {
         resolve: (r) => (clearTimeout(timer), resolve(r)),
         reject: (e) => (clearTimeout(timer), reject(e)),
       };
-      if (byState) this.stateWaiters.push(entry);
-      else this.pending.set(id, entry);
+      this.pending.set(id, entry);
       this.ws.send(JSON.stringify({ ...body, id }));
     });
   }

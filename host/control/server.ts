@@ -1,11 +1,15 @@
 // The control API server: WebSocket on a unix socket in DINV_RUN_DIR (mode 0660), optionally on
-// loopback TCP. Requests are validated; unknown ones get a typed error, never a crash.
+// loopback TCP. Requests are validated; unknown ones get a typed error, never a crash. The TCP
+// listener is reachable by anything on the launcher's loopback (which SLIRP and passt map to the
+// guest's 10.0.2.2, and a browser page may try): it asks for a token and refuses browsers.
 
-import { createServer, type Server } from "node:http";
-import { chmod, chown } from "node:fs/promises";
+import { randomBytes, timingSafeEqual } from "node:crypto";
+import { createServer, type IncomingMessage, type Server } from "node:http";
+import { chmod, chown, writeFile } from "node:fs/promises";
+import type { Duplex } from "node:stream";
 import { WebSocketServer, type WebSocket } from "ws";
 import { decodeMessage } from "../../shared/protocol/codec.js";
-import { ControlRequestSchema, type ControlReply } from "../../shared/protocol/control.js";
+import { ControlRequestSchema, type ControlReply, type DinvState } from "../../shared/protocol/control.js";
 import { removeStaleSocket } from "../agent/channel.js";
 import type { LauncherState } from "./state.js";
 
@@ -20,18 +24,45 @@ export interface ControlServer {
 
 /** Largest accepted request, bytes. */
 const MAX_REQUEST_BYTES = 64 * 1024;
+/** A subscriber with more than this much unsent is too slow to follow: it is disconnected, bytes. */
+export const MAX_SUBSCRIBER_BACKLOG = 1024 * 1024;
+
+/** Why an upgrade on the TCP listener is refused, or undefined. Pure. */
+export function tcpRefusal(headers: IncomingMessage["headers"], token: string, port: number): string | undefined {
+  // Browsers always send Origin with a WebSocket: no web page may drive the launcher.
+  if (headers.origin !== undefined) return "a request from a web page (Origin header) is refused";
+  // DNS rebinding: a name that resolved to 127.0.0.1 still carries its own Host.
+  const host = headers.host ?? "";
+  if (host !== `127.0.0.1:${port}` && host !== `localhost:${port}`) return `Host ${JSON.stringify(host.slice(0, 100))} is not this listener`;
+  const given = /^Bearer (\S+)$/.exec(headers.authorization ?? "")?.[1] ?? "";
+  const a = Buffer.from(given);
+  const b = Buffer.from(token);
+  if (a.length !== b.length || !timingSafeEqual(a, b)) return "missing or wrong token (Authorization: Bearer, from DINV_RUN_DIR/control.token)";
+  return undefined;
+}
+
+function refuse(socket: Duplex, status: string, reason: string): void {
+  socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\n${reason}\n`);
+}
 
 export async function startControlServer(
   socketPath: string,
   state: LauncherState,
   handlers: ControlHandlers,
-  options: { gid?: number; tcpPort?: number } = {},
+  options: { gid?: number; tcpPort?: number; tokenFile?: string } = {},
 ): Promise<ControlServer> {
   const servers: Server[] = [];
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_REQUEST_BYTES });
   wss.on("connection", (ws) => serve(ws, state, handlers));
-  const listen = async (server: Server, ...args: unknown[]) => {
-    server.on("upgrade", (req, socket, head) => wss.handleUpgrade(req, socket, head, (ws) => wss.emit("connection", ws, req)));
+  wss.on("error", () => undefined);
+  const listen = async (server: Server, check: ((req: IncomingMessage) => string | undefined) | undefined, ...args: unknown[]) => {
+    server.on("upgrade", (req, socket, head) => {
+      socket.on("error", () => socket.destroy());
+      const refusal = check?.(req);
+      if (refusal) return refuse(socket, "403 Forbidden", refusal);
+      wss.handleUpgrade(req, socket, head, (ws) => wss.emit("connection", ws, req));
+    });
+    server.on("clientError", (_err, socket) => socket.destroy());
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
       (server.listen as (...a: unknown[]) => void)(...args, () => resolve());
@@ -39,10 +70,15 @@ export async function startControlServer(
     servers.push(server);
   };
   await removeStaleSocket(socketPath);
-  await listen(createServer(), socketPath);
+  await listen(createServer(), undefined, socketPath);
   await chmod(socketPath, 0o660);
   if (options.gid !== undefined) await chown(socketPath, process.getuid?.() ?? 0, options.gid);
-  if (options.tcpPort !== undefined) await listen(createServer(), options.tcpPort, "127.0.0.1");
+  if (options.tcpPort !== undefined) {
+    const token = randomBytes(32).toString("hex");
+    if (options.tokenFile) await writeFile(options.tokenFile, `${token}\n`, { mode: 0o600 });
+    const port = options.tcpPort;
+    await listen(createServer(), (req) => tcpRefusal(req.headers, token, port), port, "127.0.0.1");
+  }
   return {
     close: async () => {
       for (const client of wss.clients) client.close(1001, "launcher exiting");
@@ -52,9 +88,17 @@ export async function startControlServer(
 }
 
 function serve(ws: WebSocket, state: LauncherState, handlers: ControlHandlers): void {
+  // An oversized or malformed frame is an error on this connection only, never the launcher's.
+  ws.on("error", () => ws.terminate());
   const send = (reply: ControlReply) => {
-    if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(reply));
+    if (ws.readyState !== ws.OPEN) return;
+    if (ws.bufferedAmount > MAX_SUBSCRIBER_BACKLOG) {
+      ws.terminate();
+      return;
+    }
+    ws.send(JSON.stringify(reply));
   };
+  const stateReply = (id: number | null, snapshot: DinvState = state.snapshot()): ControlReply => ({ ...snapshot, id });
   let unsubscribe: (() => void) | undefined;
   ws.on("close", () => unsubscribe?.());
   ws.on("message", (data, isBinary) => {
@@ -62,18 +106,18 @@ function serve(ws: WebSocket, state: LauncherState, handlers: ControlHandlers): 
     const decoded = decodeMessage(ControlRequestSchema, bytes);
     if (!decoded.ok) {
       const unknown = /schema: type/.test(decoded.reason);
-      send({ type: "error", id: null, code: unknown ? "unknown-request" : "bad-request", message: decoded.reason });
+      send({ type: "error", id: requestId(bytes), code: unknown ? "unknown-request" : "bad-request", message: decoded.reason });
       return;
     }
     const request = decoded.value;
     switch (request.type) {
       case "get-state":
-        send(state.snapshot());
+        send(stateReply(request.id));
         return;
       case "subscribe":
-        // The current state first, so a late subscriber sees everything.
-        send(state.snapshot());
-        unsubscribe ??= state.subscribe(send);
+        // The current state first, answering the request, so a late subscriber sees everything.
+        send(stateReply(request.id));
+        unsubscribe ??= state.subscribe((s) => send(stateReply(null, s)));
         return;
       case "stop":
         send({ type: "ok", id: request.id });
@@ -87,4 +131,14 @@ function serve(ws: WebSocket, state: LauncherState, handlers: ControlHandlers): 
         return;
     }
   });
+}
+
+/** The id of a request that failed validation, when it has a usable one. */
+function requestId(bytes: Buffer): number | null {
+  try {
+    const id = (JSON.parse(bytes.toString("utf8")) as { id?: unknown }).id;
+    return typeof id === "number" && Number.isInteger(id) && id >= 0 ? id : null;
+  } catch {
+    return null;
+  }
 }

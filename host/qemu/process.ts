@@ -1,6 +1,7 @@
 // QEMU as a supervised child: console lines out, exit observed, signals sent by pid.
 
 import { execa } from "execa";
+import { cleanText } from "../agent/guest-text.js";
 
 export interface QemuExit {
   exitCode: number | undefined;
@@ -33,13 +34,10 @@ export function startQemu(
   });
   let sawConsole = false;
   const lines = (stream: NodeJS.ReadableStream | null, sink: (line: string) => void, mark: boolean) => {
-    let rest = "";
+    const splitter = new LineSplitter(sink);
     stream?.on("data", (chunk: Buffer) => {
       if (mark) sawConsole = true;
-      const parts = (rest + chunk.toString("utf8")).split("\n");
-      rest = parts.pop() ?? "";
-      // eslint-disable-next-line no-control-regex
-      for (const part of parts) if (part.trim()) sink(part.replace(/\r$/, "").replace(/\x1b\[[0-9;]*[A-Za-z]/g, ""));
+      splitter.push(chunk.toString("utf8"));
     });
   };
   lines(child.stdout, onConsoleLine, true);
@@ -56,4 +54,37 @@ export function startQemu(
       child.kill(signal);
     },
   };
+}
+
+/** Longest console line kept, characters; the rest of a longer line is dropped (the guest is untrusted). */
+export const MAX_CONSOLE_LINE = 8192;
+
+/** Splits a stream into clean lines: bounded length, no terminal escapes or control characters. */
+export class LineSplitter {
+  private rest = "";
+  private dropping = false;
+
+  constructor(private readonly sink: (line: string) => void) {}
+
+  push(text: string): void {
+    const parts = (this.rest + text).split("\n");
+    this.rest = parts.pop() ?? "";
+    for (const part of parts) {
+      if (this.dropping) {
+        this.dropping = false; // the end of an over-long line
+        continue;
+      }
+      this.emit(part);
+    }
+    if (this.rest.length > MAX_CONSOLE_LINE) {
+      if (!this.dropping) this.emit(`${this.rest.slice(0, MAX_CONSOLE_LINE)} [line truncated]`);
+      this.dropping = true;
+      this.rest = "";
+    }
+  }
+
+  private emit(line: string): void {
+    const clean = cleanText(line.replace(/\r$/, ""));
+    if (clean.trim()) this.sink(clean);
+  }
 }

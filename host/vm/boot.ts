@@ -16,20 +16,26 @@ export interface BootOptions {
   stopping: () => boolean;
   log: Logger;
   consoleTimeoutMs: number;
-  kvmHelloTimeoutMs: number;
+  /** under KVM, fall back to TCG when no hello came in this long; undefined: never fall back (DINV_ACCEL=kvm) */
+  kvmHelloTimeoutMs?: number;
   attempts: number;
-  onStart?: (qemu: QemuProcess, accel: "kvm" | "tcg") => void;
+  /** each attempt's QEMU, and whether its guest reached the initramfs yet (before it nothing can be mounted) */
+  onStart?: (qemu: QemuProcess, accel: "kvm" | "tcg", reachedInitramfs: () => boolean) => void;
   /** side processes QEMU connects to (virtiofsd) must be running before each start */
   beforeStart?: () => Promise<void>;
+  /** whether a console line of so many bytes may be logged (the guest's byte budget) */
+  consoleBudget?: (bytes: number) => { allowed: boolean; suppressed: number };
 }
 
-export type BootResult = { ok: true; qemu: QemuProcess; accel: "kvm" | "tcg" } | { ok: false; reason: string };
+export type BootResult = { ok: true; qemu: QemuProcess; accel: "kvm" | "tcg" } | { ok: false; reason: string; stopped?: true };
 
 type Verdict = "ok" | "silent" | "stalled" | "exited";
 
 export async function bootWithWatchdog(o: BootOptions): Promise<BootResult> {
   let accel = o.accel;
   for (let attempt = 1; ; attempt++) {
+    // A stop asked for before this attempt: no QEMU is started for it.
+    if (o.stopping()) return { ok: false, reason: "stopped before QEMU started", stopped: true };
     try {
       await o.beforeStart?.();
     } catch (err) {
@@ -42,16 +48,18 @@ export async function bootWithWatchdog(o: BootOptions): Promise<BootResult> {
     const seen = { initramfs: false };
     const onConsole = (line: string) => {
       if (line.includes(INITRAMFS_STARTED)) seen.initramfs = true;
-      o.log.info({ src: "console" }, line);
+      const gate = o.consoleBudget?.(line.length) ?? { allowed: true, suppressed: 0 };
+      if (gate.suppressed) o.log.warn({ suppressed: gate.suppressed }, "guest console lines suppressed (rate limit)");
+      if (gate.allowed) o.log.info({ src: "console" }, line);
     };
     const qemu = startQemu(o.qemuBinary, args, onConsole, (line) => o.log.warn({ src: "qemu" }, line));
-    o.onStart?.(qemu, accel);
+    o.onStart?.(qemu, accel, () => seen.initramfs);
     const verdict = await watch(qemu, o, seen, accel === "kvm" ? o.kvmHelloTimeoutMs : undefined);
     if (verdict === "ok" || verdict === "exited") return { ok: true, qemu, accel };
     qemu.kill("SIGKILL");
     await qemu.exited;
     if (verdict === "stalled") {
-      o.log.warn(`WARNING: no agent hello within ${o.kvmHelloTimeoutMs / 1000} s under KVM: this KVM cannot run the guest; falling back to TCG, expect it to be slow`);
+      o.log.warn(`WARNING: no agent hello within ${(o.kvmHelloTimeoutMs ?? 0) / 1000} s under KVM: this KVM cannot run the guest; falling back to TCG, expect it to be slow`);
       accel = "tcg";
       continue;
     }

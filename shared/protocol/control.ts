@@ -46,6 +46,8 @@ export const RefusedSchema = z.object({
 
 export const DinvStateSchema = z.object({
   type: z.literal("state"),
+  /** the get-state or subscribe request this answers; null for an update pushed to a subscriber */
+  id: z.number().int().nonnegative().nullable().optional(),
   /** snapshot number, strictly increasing for one launcher */
   seq: z.number().int().nonnegative(),
   /** launcher clock when taken, ms since the epoch */

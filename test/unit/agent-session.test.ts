@@ -106,12 +106,24 @@ test("a reconnect repeats hello; the config is not applied twice and state survi
   void agent.prepare();
   const first = connect();
   await until(() => session.status?.state.phase === "ready", "ready");
+  const helloAt = session.hello!.receivedAt;
+  const seqBefore = session.status!.seq;
   first.host.close();
   await until(() => !session.connected, "disconnect");
-  connect();
+  const second = connect();
+  const seen: string[] = [];
+  const original = second.host.onmessage!;
+  second.host.onmessage = (m) => {
+    seen.push(m.type);
+    original(m);
+  };
   await until(() => session.connected, "reconnect");
-  await new Promise((r) => setTimeout(r, 50));
-  assert.equal(system.calls.filter((c) => c === "dockerd").length, 1);
+  await until(() => seen.includes("hello") && seen.includes("status"), "the second hello and a status");
+  // The same boot: the hello is recognised as the agent's again, not a new boot.
+  assert.equal(session.hello!.bootId, "boot-1");
+  assert.equal(session.hello!.receivedAt, helloAt, "not taken for a new boot");
+  assert.ok(session.status!.seq >= seqBefore);
+  assert.equal(system.calls.filter((c) => c === "dockerd").length, 1, "the repeated config is not applied again");
   assert.equal(session.status!.state.phase, "ready");
 });
 

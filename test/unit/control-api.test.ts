@@ -2,7 +2,7 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, statSync } from "node:fs";
+import { mkdtempSync, readFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import WebSocket from "ws";
@@ -144,19 +144,89 @@ test("CLI: an unreachable launcher is a clear error, and bad options are usage e
   assert.ok(Date.now() - started >= 900, "wait keeps trying to reach the launcher until its timeout");
 });
 
-test("the control API also answers on loopback TCP when asked, and the socket takes the configured group", async () => {
+test("the control API also answers on loopback TCP, with the token from the run directory; the socket takes the configured group", async () => {
+  const { dir, port, server } = await tcpSetup();
+  assert.equal(statSync(join(dir, "control.sock")).gid, 4242);
+  assert.equal(statSync(join(dir, "control.token")).mode & 0o777, 0o600);
+  const token = readFileSync(join(dir, "control.token"), "utf8").trim();
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/`, { headers: { Authorization: `Bearer ${token}` } });
+  await new Promise((r) => ws.once("open", r));
+  const reply = new Promise<string>((r) => ws.once("message", (d) => r(d.toString())));
+  ws.send(JSON.stringify({ type: "get-state", id: 7 }));
+  const state = JSON.parse(await reply);
+  assert.equal(state.type, "state");
+  assert.equal(state.id, 7, "the reply names its request");
+  ws.close();
+  await server.close();
+});
+
+async function tcpSetup() {
   const dir = mkdtempSync(join(tmpdir(), "dinv-control-tcp-"));
-  const socket = join(dir, "control.sock");
   const state = new LauncherState(makeConfig());
   const { freePort } = await import("../helpers/dinv-process.js");
   const port = await freePort();
-  const server = await startControlServer(socket, state, { stop: () => undefined, health: async () => ({ healthy: false, reason: "" }) }, { gid: 4242, tcpPort: port });
-  assert.equal(statSync(socket).gid, 4242);
-  const ws = new WebSocket(`ws://127.0.0.1:${port}/`);
+  const stops: number[] = [];
+  const server = await startControlServer(join(dir, "control.sock"), state, { stop: () => stops.push(1), health: async () => ({ healthy: false, reason: "" }) }, { gid: 4242, tcpPort: port, tokenFile: join(dir, "control.token") });
+  return { dir, port, server, state, stops };
+}
+
+/** Open a WebSocket and say how it ended: "open", or the error the server's answer gave. */
+function attempt(url: string, headers: Record<string, string>): Promise<string> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(url, { headers });
+    ws.once("open", () => {
+      ws.close();
+      resolve("open");
+    });
+    ws.once("error", (err) => resolve(err.message));
+  });
+}
+
+test("the TCP listener refuses a missing or wrong token, a web page's Origin and a foreign Host; stop is never reached", async () => {
+  const { dir, port, server, stops } = await tcpSetup();
+  const token = readFileSync(join(dir, "control.token"), "utf8").trim();
+  const url = `ws://127.0.0.1:${port}/`;
+  assert.match(await attempt(url, {}), /403/);
+  assert.match(await attempt(url, { Authorization: "Bearer nope" }), /403/);
+  assert.match(await attempt(url, { Authorization: `Bearer ${token}`, Origin: "http://evil.example" }), /403/);
+  assert.match(await attempt(url, { Authorization: `Bearer ${token}`, Host: `rebound.example:${port}` }), /403/);
+  assert.equal(await attempt(url, { Authorization: `Bearer ${token}` }), "open");
+  assert.deepEqual(stops, []);
+  await server.close();
+});
+
+test("an oversized or malformed frame ends that connection only: the launcher keeps serving", async () => {
+  const { socket, server } = await setup();
+  const ws = new WebSocket(`ws+unix://${socket}:/`);
   await new Promise((r) => ws.once("open", r));
-  const reply = new Promise<string>((r) => ws.once("message", (d) => r(d.toString())));
-  ws.send(JSON.stringify({ type: "get-state", id: 1 }));
-  assert.equal(JSON.parse(await reply).type, "state");
-  ws.close();
+  const closed = new Promise((r) => ws.once("close", r));
+  ws.on("error", () => undefined);
+  ws.send("x".repeat(200 * 1024));
+  await closed;
+  // Bytes that are no WebSocket frame at all, on a fresh connection.
+  const raw = new WebSocket(`ws+unix://${socket}:/`);
+  await new Promise((r) => raw.once("open", r));
+  raw.on("error", () => undefined);
+  (raw as unknown as { _socket: import("node:net").Socket })._socket.write(Buffer.from([0xff, 0xff, 0xff, 0xff, 0x00]));
+  await new Promise((r) => raw.once("close", r));
+  const client = await ControlClient.connect(socket);
+  assert.equal(((await client.request({ type: "get-state" })) as DinvState).type, "state");
+  client.close();
+  await server.close();
+});
+
+test("a subscriber that does not read is disconnected past a bounded backlog; the launcher's memory stays bounded", async () => {
+  const { socket, state, server } = await setup();
+  const ws = new WebSocket(`ws+unix://${socket}:/`);
+  await new Promise((r) => ws.once("open", r));
+  ws.send(JSON.stringify({ type: "subscribe", id: 1 }));
+  await new Promise((r) => setTimeout(r, 50));
+  (ws as unknown as { _socket: import("node:net").Socket })._socket.pause();
+  const rss = process.memoryUsage().rss;
+  for (let i = 0; i < 20_000; i++) state.setHostError("flood", { message: `change ${i} ${"x".repeat(200)}` });
+  await new Promise((r) => setTimeout(r, 200));
+  assert.ok(process.memoryUsage().rss - rss < 200 * 2 ** 20, "no unbounded queue");
+  (ws as unknown as { _socket: import("node:net").Socket })._socket.resume();
+  await new Promise((r) => ws.once("close", r));
   await server.close();
 });

@@ -14,7 +14,7 @@ function fakeQemu() {
   const qemu = { exited, kill: (sig: string) => { kills.push(sig); exit(); } } as unknown as QemuProcess;
   return { qemu, kills, exit };
 }
-const base = { qmpSocket: "/nonexistent/qmp.sock", log: pino({ level: "silent" }), agentSeen: true, timings: { stoppedGraceMs: 50, quitWaitMs: 50 } };
+const base = { qmpSocket: "/nonexistent/qmp.sock", log: pino({ level: "silent" }), agentSeen: () => true, earlyStart: false, timings: { stoppedGraceMs: 50, quitWaitMs: 50 } };
 
 test("guest powers off by itself: clean, nothing killed", async () => {
   const { qemu, kills, exit } = fakeQemu();
