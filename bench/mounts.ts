@@ -45,7 +45,7 @@ export async function benchMounts(variants: string[], log: (s: string) => void, 
     for (const options of variants) {
       const share = mkdtempSync(join(tmpdir(), "dinv-bench-share-"));
       chmodSync(share, 0o777);
-      const env: Record<string, string> = options === "virtiofs" ? { DINV_MOUNTS_FS: "virtiofs" } : { DINV_MOUNTS_FS: "9p", DINV_9P_OPTIONS: options };
+      const env: Record<string, string> = options === "virtiofs" ? { DINV_MOUNTS_FS: "virtiofs" } : { DINV_MOUNTS_FS: "9p", DINV_9P_OPTIONS: options, ...(options === "none" ? { DINV_9P_SECURITY: "none" } : {}) };
       const dinv = await DinvProcess.create({ DINV_MOUNTS: share, ...env });
       const b: Booted = { options, dinv, output: "" };
       booted.push(b);

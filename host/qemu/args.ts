@@ -136,8 +136,11 @@ export function buildQemuArgs(config: HostConfig, plan: QemuPlan): string[] {
       push("-device", `vhost-user-fs-${micro ? "device" : "pci"},chardev=vfs${i},tag=${share.tag}`);
       return;
     }
-    // security_model=none: files keep the guest's uid/gid where the launcher may set them.
-    push("-fsdev", `local,id=fs${i},path=${qemuEscape(share.path)},security_model=none`);
+    // mapped-xattr: the guest's owners, modes, setuid bits and device nodes live in xattrs of
+    // ordinary 0644/0755 files owned by QEMU's user, so root in the guest can plant no setuid
+    // binary or device node on the launcher side. (none, the original's, passes them through.)
+    const security = config.ninepSecurity === "none" ? "security_model=none" : "security_model=mapped-xattr,fmode=0644,dmode=0755";
+    push("-fsdev", `local,id=fs${i},path=${qemuEscape(share.path)},${security}`);
     push("-device", `${dev("9p")},fsdev=fs${i},mount_tag=${share.tag}`);
   });
 

@@ -16,6 +16,9 @@ export interface VirtiofsShare {
 
 export class VirtiofsdError extends Error {}
 
+/** The uid and gid files the guest's root creates get on the launcher side (Rust virtiofsd). */
+export const NOBODY = 65534;
+
 /** Which virtiofsd: QEMU's C daemon ("virtiofsd version 7.2.22 ...") or the Rust one ("virtiofsd 1.13.2"). */
 export type VirtiofsdFlavour = "c" | "rust";
 
@@ -32,15 +35,23 @@ export function virtiofsdFlavour(versionText: string): VirtiofsdFlavour | undefi
  * sandbox chroot: the namespace sandbox needs mount namespaces, which a container does not grant.
  * rlimit-nofile 0: raising the limit needs CAP_SYS_RESOURCE, which a container lacks.
  * cache auto: the guest caches attributes and data for 1 s, the launcher side may still change them.
+ * No CAP_MKNOD: root in the guest can create no device node on the launcher side. The Rust daemon
+ * also maps the guest's root to nobody for what it creates or chowns (and back when the guest
+ * reads), so a setuid bit the guest sets is never on a root-owned file; QEMU 7.2's C daemon has no
+ * such mapping (SECURITY.md).
  */
 export function virtiofsdArgs(share: VirtiofsShare, flavour: VirtiofsdFlavour): string[] {
   if (flavour === "rust") {
     // One argument a value: no option string to split, so the path needs no escaping.
-    return ["--socket-path", share.socket, "--shared-dir", share.path, "--sandbox", "chroot", "--cache", "auto", "--rlimit-nofile", "0"];
+    return [
+      "--socket-path", share.socket, "--shared-dir", share.path, "--sandbox", "chroot", "--cache", "auto", "--rlimit-nofile", "0",
+      "--modcaps=-mknod",
+      ...["uid", "gid"].flatMap((id) => [`--translate-${id}`, `squash-guest:0:${NOBODY}:1`, `--translate-${id}`, `squash-host:${NOBODY}:0:1`]),
+    ];
   }
   // The C virtiofsd splits -o on commas (libfuse's fuse_opt): a literal one is written \, there.
   const source = share.path.replace(/[\\,]/g, (c) => `\\${c}`);
-  return [`--socket-path=${share.socket}`, "-o", `source=${source}`, "-o", "sandbox=chroot", "-o", "cache=auto", "--rlimit-nofile=0"];
+  return [`--socket-path=${share.socket}`, "-o", `source=${source}`, "-o", "sandbox=chroot", "-o", "cache=auto", "-o", "modcaps=-mknod", "--rlimit-nofile=0"];
 }
 
 const exists = (path: string) => stat(path).then(() => true, () => false);

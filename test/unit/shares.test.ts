@@ -32,12 +32,18 @@ for (const [name, args, expected] of cases) {
 
 test("C virtiofsd: chroot sandbox (a container has no mount namespaces), rlimit untouched, commas escaped", () => {
   const args = virtiofsdArgs({ tag: "dinv0", path: "/srv/a b,c", socket: "/run/dinv/virtiofs-0.sock" }, "c");
-  assert.deepEqual(args, ["--socket-path=/run/dinv/virtiofs-0.sock", "-o", "source=/srv/a b\\,c", "-o", "sandbox=chroot", "-o", "cache=auto", "--rlimit-nofile=0"]);
+  assert.deepEqual(args, ["--socket-path=/run/dinv/virtiofs-0.sock", "-o", "source=/srv/a b\\,c", "-o", "sandbox=chroot", "-o", "cache=auto", "-o", "modcaps=-mknod", "--rlimit-nofile=0"]);
 });
 
 test("Rust virtiofsd: the same settings in its own flags, the path one argument as it is", () => {
   const args = virtiofsdArgs({ tag: "dinv0", path: "/srv/a b,c", socket: "/run/dinv/virtiofs-0.sock" }, "rust");
-  assert.deepEqual(args, ["--socket-path", "/run/dinv/virtiofs-0.sock", "--shared-dir", "/srv/a b,c", "--sandbox", "chroot", "--cache", "auto", "--rlimit-nofile", "0"]);
+  assert.deepEqual(args.slice(0, 11), ["--socket-path", "/run/dinv/virtiofs-0.sock", "--shared-dir", "/srv/a b,c", "--sandbox", "chroot", "--cache", "auto", "--rlimit-nofile", "0", "--modcaps=-mknod"]);
+  // The guest's root is nobody on the launcher side, and back: no setuid bit on a root-owned file.
+  const pairs = args.slice(11).join(" ");
+  for (const id of ["uid", "gid"]) {
+    assert.ok(pairs.includes(`--translate-${id} squash-guest:0:65534:1`), pairs);
+    assert.ok(pairs.includes(`--translate-${id} squash-host:65534:0:1`), pairs);
+  }
 });
 
 const flavours: [string, string, string | undefined][] = [
@@ -84,4 +90,11 @@ test("the guest is told the transport; 9p options only reach 9p mounts", () => {
   // Loaded on demand, not at boot: 9p needs its virtio transport named, virtio-fs is one module.
   assert.deepEqual(shareModules(vfs), ["virtiofs"]);
   assert.deepEqual(shareModules(ninep), ["9pnet_virtio", "9p"]);
+});
+
+test("9p exports with the mapped security model (the guest's setuid bits and device nodes stay in xattrs); DINV_9P_SECURITY=none keeps the original's", () => {
+  const shares = [{ tag: "dinv0", path: "/data" }];
+  const fsdev = (config: object) => values(buildQemuArgs(makeConfig({ mounts: ["/data"], ...config }), makePlan({ shares })), "-fsdev")[0]!;
+  assert.match(fsdev({}), /^local,id=fs0,path=\/data,security_model=mapped-xattr,fmode=0644,dmode=0755$/);
+  assert.match(fsdev({ ninepSecurity: "none" }), /security_model=none$/);
 });

@@ -4,7 +4,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createSocket } from "node:dgram";
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { docker, fetchBody, importBusybox } from "../helpers/docker-cli.js";
@@ -108,6 +108,12 @@ describe("DinV options end to end", () => {
     assert.equal(readFileSync(join(data, "out.txt"), "utf8"), "from-guest\n");
     const st = statSync(join(data, "out.txt"));
     assert.deepEqual([st.uid, st.gid], [1234, 1234]);
+  });
+
+  test("DINV_MOUNTS over virtio-fs: root in a container cannot create a device node on the launcher side (virtiofsd has no CAP_MKNOD)", () => {
+    const made = run("-v", `${data}:/data`, IMAGE, "sh", "-c", "mknod /data/blk b 8 0; mknod /data/chr c 1 3; ls /data");
+    assert.doesNotMatch(made.stdout, /^(blk|chr)$/m, "the guest sees no device node either");
+    assert.ok(!existsSync(join(data, "blk")) && !existsSync(join(data, "chr")), "no device node on the launcher side");
   });
 
   test("DINV_MOUNTS: a path with a space and a comma works", () => {

@@ -4,7 +4,7 @@
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { docker, importBusybox } from "../helpers/docker-cli.js";
@@ -35,6 +35,22 @@ describe("DINV_MACHINE=q35", () => {
     const result = docker(dinv.dockerHost, ["run", "--rm", "-v", `${data}:/data`, "dinv-test/busybox", "sh", "-c", "grep ' /data ' /proc/mounts; cat /data/hello.txt"]);
     assert.match(result.stdout, /^dinv0 \/data 9p .*msize=512000/m, result.stderr);
     assert.match(result.stdout, /^hello q35$/m);
+  });
+
+  test("9p's mapped security model: root in a container cannot plant a setuid binary or a device node on the launcher side", () => {
+    const planted = docker(dinv.dockerHost, ["run", "--rm", "-v", `${data}:/data`, "dinv-test/busybox", "sh", "-c",
+      "cp /bin/busybox /data/suid && chmod u+s /data/suid && mknod /data/blk b 8 0 && mknod /data/chr c 1 3 && ls -l /data/suid /data/blk /data/chr"]);
+    assert.equal(planted.code, 0, planted.stderr);
+    // The guest sees what it asked for (kept in xattrs)...
+    assert.match(planted.stdout, /^-rws/m);
+    assert.match(planted.stdout, /^b/m);
+    // ...the launcher side sees ordinary files of the launcher's user, without setuid.
+    for (const name of ["suid", "blk", "chr"]) {
+      const st = statSync(join(data, name));
+      assert.ok(st.isFile(), `${name} is a plain file on the launcher side`);
+      assert.equal(st.mode & 0o6000, 0, `${name} has no setuid/setgid bit`);
+      assert.equal(st.uid, process.getuid?.());
+    }
   });
 
   test("DINV_GUEST_ASLR=on: the guest keeps address-space randomisation", () => {
