@@ -1,12 +1,15 @@
 // Boot phases of dinv from the agent's own timestamps, medians over several boots.
 // Usage: node --import tsx bench/boot-phases.ts [--runs N] [--cpus 1,2] [--json]
 // Each boot uses a fresh docker disk except where --reuse is given (then the first boot formats).
+// --svg FILE draws the medians as a timeline (docs/boot-timeline.svg is made so).
 
+import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { DinvProcess } from "../test/helpers/dinv-process.js";
+import { timelineSvg } from "./timeline-svg.js";
 
 const { values } = parseArgs({
-  options: { runs: { type: "string", default: "5" }, cpus: { type: "string", default: "1,2" }, json: { type: "boolean", default: false }, reuse: { type: "boolean", default: false } },
+  options: { runs: { type: "string", default: "5" }, cpus: { type: "string", default: "1,2" }, json: { type: "boolean", default: false }, reuse: { type: "boolean", default: false }, svg: { type: "string" } },
 });
 const runs = Number(values.runs);
 const keys = ["kernel", "init", "hello", "disksMounted", "dockerdStarted", "ready"] as const;
@@ -38,6 +41,10 @@ for (const cpus of values.cpus!.split(",")) {
   results[`cpus=${cpus}`] = Object.fromEntries(keys.map((k) => [k, median(samples[k]!)]));
 }
 
+if (values.svg) {
+  const rows = Object.entries(results).map(([name, phases]) => ({ label: `cold boot, ${name.replace("cpus=", "")} vCPU`, phases }));
+  writeFileSync(values.svg, timelineSvg(rows, `dinv boot phases under TCG, median of ${runs} boots (${new Date().toISOString().slice(0, 10)}, bench/boot-phases.ts)`));
+}
 if (values.json) {
   console.log(JSON.stringify(results));
 } else {

@@ -25,7 +25,7 @@ export async function benchImage(log: (s: string) => void) {
     const result = {
       image_mb: Math.round(size / MB),
       image_gz_mb: Math.round(Number(gz.stdout.trim()) / MB),
-      guest_files_mb: { rootfs: file("rootfs.img"), vmlinux: file("vmlinux"), initramfs: file("initramfs.cpio") },
+      guest_files_mb: { rootfs: file("rootfs.img"), vmlinuz: file("vmlinuz"), initramfs: file("initramfs.cpio") },
     };
     log(JSON.stringify(result));
     return result;
@@ -38,5 +38,5 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const { values } = parseArgs({ options: { json: { type: "boolean", default: false } } });
   const r = await benchImage((s) => console.error(s));
   if (values.json) console.log(JSON.stringify(r));
-  else console.log(table([["", "MB"], ["image on disk", r.image_mb], ["image compressed (gzip -1)", r.image_gz_mb], ["guest root image", r.guest_files_mb.rootfs], ["guest kernel (vmlinux)", r.guest_files_mb.vmlinux]]));
+  else console.log(table([["", "MB"], ["image on disk", r.image_mb], ["image compressed (gzip -1)", r.image_gz_mb], ["guest root image", r.guest_files_mb.rootfs], ["guest kernel (vmlinuz)", r.guest_files_mb.vmlinuz]]));
 }

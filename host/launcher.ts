@@ -6,6 +6,7 @@ import { chmod, mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { listenAgent } from "./agent/channel.js";
 import { bootInitrd } from "./boot/initrd.js";
+import { extractVmlinux, KernelError } from "./boot/vmlinux.js";
 import { GuestSession } from "./agent/session.js";
 import { bootTimeline } from "./agent/timeline.js";
 import { ConfigError, parseEnv, type HostConfig } from "./config/env.js";
@@ -84,11 +85,13 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
 
   const run = (name: string) => join(config.runDir, name);
   let initrd = pre.guest.initrd;
+  let kernel = pre.guest.kernel;
   const virtiofsSockets = config.mounts.map((_, i) => run(virtiofsSocketName(i)));
   const plan = (accel: "kvm" | "tcg"): QemuPlan => ({
     accel,
     qemu: pre.qemu!,
-    ...pre.guest,
+    rootImage: pre.guest.rootImage,
+    kernel,
     initrd,
     dockerDisk: join(config.dockerDir, "docker.qcow2"),
     ...(config.volume ? { volumeDisk: join(config.volumeDir, "volume.qcow2") } : {}),
@@ -138,6 +141,20 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
     if (!(err instanceof DiskError)) throw err;
     log.error(err.message);
     return EXIT.config;
+  }
+
+  if (pre.guest.kernelCompressed) {
+    try {
+      const t0 = Date.now();
+      kernel = run(RUN_FILES.vmlinux);
+      await extractVmlinux(pre.guest.kernel, kernel);
+      log.debug(`extracted the kernel from ${pre.guest.kernel} in ${Date.now() - t0} ms`);
+    } catch (err) {
+      await runDir.release();
+      if (!(err instanceof KernelError)) throw err;
+      log.error(err.message);
+      return EXIT.failed;
+    }
   }
 
   const services = await startSideServices(config, shareChoice, { run, virtiofsSockets }, log);
@@ -269,6 +286,7 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
     clearInterval(heartbeat);
     await services.stop();
     await rm(run(RUN_FILES.bootInitrd), { force: true });
+    await rm(run(RUN_FILES.vmlinux), { force: true });
     await runDir.release();
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);

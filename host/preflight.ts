@@ -14,7 +14,10 @@ import { virtiofsdFlavour, type VirtiofsdFlavour } from "./share/virtiofsd.js";
 const VIRTIOFSD_PATHS = ["/usr/libexec/virtiofsd", "/usr/lib/qemu/virtiofsd", "/usr/lib/virtiofsd"];
 
 export interface GuestFiles {
+  /** vmlinux when the guest directory has it, else the compressed vmlinuz the launcher extracts it from */
   kernel: string;
+  /** the kernel above is a bzImage: extract vmlinux from it before booting */
+  kernelCompressed?: boolean;
   initrd: string;
   rootImage: string;
 }
@@ -54,12 +57,17 @@ export function tscKhzFromCpuinfo(cpuinfo: string): number | undefined {
 
 export async function preflight(config: HostConfig, qemuBinary: string): Promise<Preflight> {
   const problems: string[] = [];
+  const isFile = async (path: string) => (await stat(path).catch(() => undefined))?.isFile() ?? false;
+  const vmlinux = join(config.guestDir, "vmlinux");
+  const vmlinuz = join(config.guestDir, "vmlinuz");
+  const compressed = !(await isFile(vmlinux)) && (await isFile(vmlinuz));
   const guest: GuestFiles = {
-    kernel: join(config.guestDir, "vmlinux"),
+    kernel: compressed ? vmlinuz : vmlinux,
+    ...(compressed ? { kernelCompressed: true } : {}),
     initrd: join(config.guestDir, "initramfs.cpio"),
     rootImage: join(config.guestDir, "rootfs.img"),
   };
-  for (const file of Object.values(guest)) {
+  for (const file of [guest.kernel, guest.initrd, guest.rootImage]) {
     const s = await stat(file).catch(() => undefined);
     if (!s?.isFile()) problems.push(`guest file ${file} is missing (DINV_GUEST_DIR=${config.guestDir}); build it with: npm run build`);
   }

@@ -14,6 +14,7 @@ mmdebstrap --variant=minbase --mode=root --format=tar \
   --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/locale/*' \
   --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/info/*' \
   --customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*' \
+  --customize-hook="sh $here/trim-base.sh \"\$1\"" \
   --include="$packages" "${DINV_IMAGE_SUITE:-trixie}" "$work/base.tar"
 docker import --change 'CMD ["/bin/bash"]' "$work/base.tar" "$tag" >/dev/null
 echo "base image: $tag ($(docker image inspect --format '{{.Size}}' "$tag") bytes)"

@@ -112,3 +112,16 @@ test("devicesAt: the block device under each disk mount point, never a virtual f
   ].join("\n");
   assert.deepEqual([...devicesAt(info, ["/var/lib/docker", "/cache", "/data", "/srv/a b"]).entries()], [["/var/lib/docker", "254:16"], ["/cache", "254:32"], ["/srv/a b", "254:48"]]);
 });
+
+test("the boot timeline picture: one bar a row, segments in order and to scale, the hello marked", async () => {
+  const { timelineSvg } = await import("../../bench/timeline-svg.js");
+  const svg = timelineSvg([{ label: "cold", phases: { kernel: 700, init: 2700, hello: 6000, disksMounted: 5500, dockerdStarted: 6300, ready: 13000 } }], "caption & more");
+  assert.match(svg, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+  assert.ok(svg.includes("caption &amp; more"));
+  const widths = [...svg.matchAll(/<rect x="[\d.]+" y="40" width="([\d.]+)"[^>]*><title>([^:]+): (\d+) ms/g)].map((m) => ({ w: Number(m[1]), name: m[2], ms: Number(m[3]) }));
+  assert.deepEqual(widths.map((w) => w.ms), [700, 2000, 2800, 800, 6700]);
+  // Widths proportional to durations.
+  const perMs = widths[4]!.w / widths[4]!.ms;
+  for (const w of widths) assert.ok(Math.abs(w.w - w.ms * perMs) < 1, w.name);
+  assert.match(svg, /agent hello/);
+});

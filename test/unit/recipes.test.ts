@@ -44,3 +44,36 @@ test("dinvSettings finds shell, YAML and quoted settings", () => {
     { name: "DINV_DOCKERD_CONFIG", value: '{"mtu": 1360}' },
   ]);
 });
+
+/** The YAML blocks of a Markdown document. */
+const yamlBlocks = (text: string) => [...text.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!);
+
+test("every Kubernetes manifest of the recipes validates against the Kubernetes schema", async () => {
+  const { parse } = await import("yaml");
+  const { Pod } = await import("kubernetes-models/v1");
+  const docs = yamlBlocks(readFileSync(join(REPO, "docs/recipes.md"), "utf8")).map((b) => parse(b) as Record<string, unknown>);
+  const manifests = docs.filter((d) => d && typeof d === "object" && "apiVersion" in d && "kind" in d);
+  const templates = docs.filter((d) => d && typeof d === "object" && "template" in d);
+  assert.ok(manifests.length >= 1 && templates.length >= 1, "the recipes hold a Pod and a Pod template");
+  for (const m of manifests) {
+    assert.equal(`${m.apiVersion}/${m.kind}`, "v1/Pod", "only Pods in the recipes (add the model here for other kinds)");
+    new Pod(m as never).validate();
+  }
+  for (const t of templates) new Pod({ metadata: { name: "template" }, spec: (t.template as { spec: unknown }).spec } as never).validate();
+  // No recipe asks for privileges.
+  for (const d of [...manifests, ...templates]) assert.doesNotMatch(JSON.stringify(d), /"privileged":true/);
+  // And the dinv containers' DINV_* values pass the launcher's schema.
+  for (const d of manifests) {
+    const dinv = (d.spec as { containers: { name: string; env?: { name: string; value: string }[] }[] }).containers.find((c) => c.name === "dinv");
+    const env = Object.fromEntries((dinv?.env ?? []).map((e) => [e.name, e.value]));
+    parseEnv(env, { guestDir: "/guest" });
+  }
+});
+
+test("the compose recipe is valid YAML with a healthcheck-gated job", async () => {
+  const { parse } = await import("yaml");
+  const compose = yamlBlocks(readFileSync(join(REPO, "docs/recipes.md"), "utf8")).map((b) => parse(b) as { services?: Record<string, { depends_on?: unknown; healthcheck?: unknown }> }).find((d) => d?.services?.dinv);
+  assert.ok(compose, "a compose file with a dinv service");
+  assert.deepEqual(compose.services!.job!.depends_on, { dinv: { condition: "service_healthy" } });
+  assert.ok(compose.services!.dinv!.healthcheck);
+});

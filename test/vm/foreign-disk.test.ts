@@ -3,7 +3,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, statSync, utimesSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DinvProcess } from "../helpers/dinv-process.js";
@@ -52,5 +52,54 @@ describe("a docker disk holding a foreign filesystem", () => {
     const { code } = await dinv.stop("SIGTERM");
     assert.equal(code, 0, dinv.tail());
     assert.equal(signatureOf(disk), "swap");
+  });
+});
+
+describe("a docker disk that held data but reads as blank", () => {
+  let dinv: DinvProcess;
+  let disk: string;
+
+  before(async () => {
+    dinv = await DinvProcess.create({ DINV_DOCKER_SIZE: "1G" });
+    mkdirSync(dinv.env.DINV_DOCKER_DIR!, { recursive: true });
+    disk = join(dinv.env.DINV_DOCKER_DIR!, "docker.qcow2");
+    // Written, but with nothing blkid recognises (as a disk whose first blocks failed to read looks).
+    execFileSync("qemu-img", ["create", "-q", "-f", "qcow2", disk, "1G"]);
+    execFileSync("qemu-io", ["-f", "qcow2", "-c", "write -P 0x5a 64M 1M", disk], { stdio: "ignore" });
+    dinv.start();
+    await dinv.waitUntilSettled();
+  });
+
+  after(async () => {
+    await dinv?.kill();
+  });
+
+  test("is not formatted: degraded with the reason, its data left as it was", async () => {
+    const state = dinv.state();
+    assert.equal(state?.phase, "degraded", dinv.tail());
+    assert.match(JSON.stringify(state?.errors), /reads as blank, but the launcher did not create it/);
+    const { code } = await dinv.stop("SIGTERM");
+    assert.equal(code, 0, dinv.tail());
+    const read = execFileSync("qemu-io", ["-f", "qcow2", "-c", "read -P 0x5a 64M 1M", disk]).toString();
+    assert.match(read, /read 1048576\/1048576 bytes/, "the pattern is still there");
+  });
+});
+
+describe("a docker.qcow2 naming a backing file", () => {
+  test("is refused before boot (exit 2), and the file it names is never read", async () => {
+    const dinv = await DinvProcess.create();
+    mkdirSync(dinv.env.DINV_DOCKER_DIR!, { recursive: true });
+    const secret = join(mkdtempSync(join(tmpdir(), "dinv-secret-")), "secret.img");
+    execFileSync("truncate", ["-s", "1G", secret]);
+    const past = new Date("2020-01-01T00:00:00Z");
+    utimesSync(secret, past, past);
+    execFileSync("qemu-img", ["create", "-q", "-f", "qcow2", "-b", secret, "-F", "raw", join(dinv.env.DINV_DOCKER_DIR!, "docker.qcow2"), "1G"]);
+    utimesSync(secret, past, past);
+    dinv.start();
+    const exit = await dinv.exit!;
+    assert.equal(exit.code, 2, dinv.tail());
+    assert.ok(dinv.messages().some((m) => /names a backing file/.test(m)));
+    assert.equal(statSync(secret).atimeMs, past.getTime(), "never opened for reading");
+    assert.ok(!existsSync(join(dinv.env.DINV_RUN_DIR!, "qemu.pid")), "no QEMU started");
   });
 });
