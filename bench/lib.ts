@@ -81,3 +81,20 @@ export function table(rows: (string | number)[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
   return rows.map((r) => r.map((c, i) => String(c).padStart(widths[i]!)).join("  ")).join("\n");
 }
+
+/** GET a URL: bytes received and ms taken; never throws (a failed request is { bytes: -1 }). */
+export function get(url: string, timeoutMs = 60_000): Promise<{ bytes: number; ms: number }> {
+  const t0 = performance.now();
+  return new Promise((resolve) => {
+    const done = (bytes: number) => resolve({ bytes, ms: performance.now() - t0 });
+    const req = request(url, { agent: false, timeout: timeoutMs }, (res) => {
+      let bytes = 0;
+      res.on("data", (c: Buffer) => (bytes += c.length));
+      res.on("end", () => done(res.statusCode === 200 ? bytes : -1));
+      res.on("error", () => done(-1));
+    });
+    req.on("timeout", () => req.destroy(new Error("timeout")));
+    req.on("error", () => done(-1));
+    req.end();
+  });
+}

@@ -4,30 +4,13 @@
 // what a naive sender measures is the sender).
 // Usage: node --import tsx bench/net.ts [--json]
 
-import { request } from "node:http";
 import { parseArgs } from "node:util";
 import { DinvProcess, freePort } from "../test/helpers/dinv-process.js";
 import { docker, importBusybox } from "../test/helpers/docker-cli.js";
-import { median, table } from "./lib.js";
+import { get, median, table } from "./lib.js";
 
 const BIG_MIB = 64;
 
-/** GET a URL: bytes received and ms taken; never throws (a failed request is { bytes: -1 }). */
-function get(url: string, timeoutMs = 60_000): Promise<{ bytes: number; ms: number }> {
-  const t0 = performance.now();
-  return new Promise((resolve) => {
-    const done = (bytes: number) => resolve({ bytes, ms: performance.now() - t0 });
-    const req = request(url, { agent: false, timeout: timeoutMs }, (res) => {
-      let bytes = 0;
-      res.on("data", (c: Buffer) => (bytes += c.length));
-      res.on("end", () => done(res.statusCode === 200 ? bytes : -1));
-      res.on("error", () => done(-1));
-    });
-    req.on("timeout", () => req.destroy(new Error("timeout")));
-    req.on("error", () => done(-1));
-    req.end();
-  });
-}
 
 export interface NetResult {
   net: string;

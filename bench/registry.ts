@@ -25,9 +25,13 @@ function timed(docker: Docker, args: string[]): number {
   return performance.now() - t0;
 }
 
-/** Pull `from`, then push it as `to`: MiB/s of each (the image is removed first, so the pull is cold). */
+/**
+ * Pull `from` (not present locally: a cold pull), then push it to `to` on a registry of its own that
+ * holds none of its layers (else the push only says "layer already exists"): MiB/s of each.
+ */
 function pullPush(docker: Docker, from: string, to: string): { pull_mib_s: number; push_mib_s: number } {
-  docker(["image", "rm", "-f", from, to]);
+  const present = docker(["image", "inspect", "--format", "{{.Id}}", from]);
+  if (present.code === 0) throw new Error(`${from} is already present: the pull would not transfer anything`);
   const pullMs = timed(docker, ["pull", "-q", from]);
   timed(docker, ["tag", from, to]);
   const pushMs = timed(docker, ["push", "-q", to]);
@@ -37,6 +41,7 @@ function pullPush(docker: Docker, from: string, to: string): { pull_mib_s: numbe
 
 export async function benchRegistry(log: (s: string) => void) {
   const registry = await TestRegistry.start();
+  const targets: TestRegistry[] = [];
   const engine = await TestDockerd.start();
   try {
     // The image: one layer of random bytes (gzip cannot shrink it).
@@ -45,20 +50,27 @@ export async function benchRegistry(log: (s: string) => void) {
     const tar = tarOf("payload.bin", blob);
     if (local(["import", "-", "dinv-bench/payload-layer"], tar).code !== 0) throw new Error("import failed");
     const source = `${registry.local}/dinv-bench/image:1`;
+    const imported = local(["image", "inspect", "--format", "{{.Id}}", "dinv-bench/payload-layer"]).stdout.trim();
     timed(local, ["tag", "dinv-bench/payload-layer", source]);
     timed(local, ["push", "-q", source]);
+    // Every name of the image goes, so the pull below fetches and unpacks it again.
+    timed(local, ["image", "rm", "-f", imported]);
     // This machine's own dockerd: 127.0.0.0/8 registries are plain HTTP by default.
-    const native = pullPush(local, source, `${registry.local}/dinv-bench/native:1`);
+    const nativeTarget = await TestRegistry.start();
+    targets.push(nativeTarget);
+    const native = pullPush(local, source, `${nativeTarget.local}/dinv-bench/native:1`);
     log(`this machine's dockerd: ${JSON.stringify(native)}`);
     const viaDinv = async (net: "slirp" | "passt") => {
-      const dinv = await DinvProcess.create({ DINV_NET: net, DINV_INSECURE_REGISTRIES: registry.fromGuest });
+      const target = await TestRegistry.start();
+      targets.push(target);
+      const dinv = await DinvProcess.create({ DINV_NET: net, DINV_INSECURE_REGISTRIES: `${registry.fromGuest};${target.fromGuest}` });
       dinv.start();
       try {
         const state = await dinv.waitUntilSettled();
         if (state.phase !== "ready") throw new Error(dinv.tail());
         if (net === "passt" && !dinv.logs.some((l) => l.msg.includes("use passt"))) return undefined;
         const docker: Docker = (args, input) => clientDocker(dinv.dockerHost, args, input ? { input } : {});
-        const r = pullPush(docker, `${registry.fromGuest}/dinv-bench/image:1`, `${registry.fromGuest}/dinv-bench/${net}:1`);
+        const r = pullPush(docker, `${registry.fromGuest}/dinv-bench/image:1`, `${target.fromGuest}/dinv-bench/${net}:1`);
         log(`dinv over ${net}: ${JSON.stringify(r)}`);
         return r;
       } finally {
@@ -82,6 +94,7 @@ export async function benchRegistry(log: (s: string) => void) {
   } finally {
     await engine.stop();
     registry.stop();
+    for (const t of targets) t.stop();
   }
 }
 

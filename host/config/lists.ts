@@ -4,18 +4,10 @@ export type ListResult<T> = { ok: true; value: T[] } | { ok: false; reason: stri
 
 /** "8080; 8443;9000-9002" -> [8080, 8443, 9000, 9001, 9002]; rejects bad, zero, >65535, duplicates. */
 export function parsePortList(text: string, maxPorts = 256): ListResult<number> {
+  const ranges = parsePortRanges(text);
+  if (!ranges.ok) return ranges;
   const ports: number[] = [];
-  for (const raw of text.split(";")) {
-    const item = raw.trim();
-    if (!item) continue;
-    const match = /^(\d{1,5})(?:\s*-\s*(\d{1,5}))?$/.exec(item);
-    if (!match) return { ok: false, reason: `"${item}" is not a port or a range like 8000-8010` };
-    const from = Number(match[1]);
-    const to = match[2] === undefined ? from : Number(match[2]);
-    for (const port of [from, to]) {
-      if (port < 1 || port > 65535) return { ok: false, reason: `port ${port} is outside 1-65535` };
-    }
-    if (to < from) return { ok: false, reason: `range ${item} runs backwards` };
+  for (const { from, to } of ranges.value) {
     for (let port = from; port <= to; port++) {
       if (ports.includes(port)) return { ok: false, reason: `port ${port} is listed twice` };
       ports.push(port);
