@@ -27,6 +27,7 @@ import { claimRunDir, RunDirBusy } from "./vm/run-dir.js";
 import { RUN_FILES, virtiofsSocketName } from "./vm/run-files.js";
 import { startSideServices } from "./vm/side-services.js";
 import { publishPolicy } from "./publish/policy.js";
+import { reachableAddress } from "./net/forwards.js";
 import { AutoPublisher } from "./publish/publisher.js";
 import { slirpBackend } from "./publish/slirp.js";
 import { StopController } from "./vm/stop-controller.js";
@@ -260,7 +261,7 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
   process.on("SIGTERM", onSignal);
 
   const dockerTarget: DockerEndpoint = {
-    host: config.bindAddr === "0.0.0.0" ? "127.0.0.1" : config.bindAddr,
+    host: reachableAddress(config.bindAddr),
     port: config.dockerPort,
     ...(tls ? { tls: { caPem: tls.caPem, certPem: tls.client.certPem, keyPem: tls.client.keyPem } } : {}),
   };

@@ -40,6 +40,17 @@ export function daemonConfig(spec: DockerdSpec, containerd?: string): Record<str
   };
 }
 
+/**
+ * The daemon.json keys dinv sets itself, over whatever the user gives: what daemonConfig renders
+ * that no user key may replace (DINV_DOCKERD_CONFIG refuses them). Derived, not listed.
+ */
+export function reservedDaemonKeys(): string[] {
+  const sample: DockerdSpec = { bip: "172.19.0.1/16", tcpPort: 2376, shutdownTimeoutSeconds: 5, sockUid: 0, sockGid: 0, daemonConfig: {}, tls: { caPem: "", certPem: "", keyPem: "" } };
+  const keys = new Set([...Object.keys(daemonConfig(sample, "x")), ...Object.keys(daemonConfig({ ...sample, tls: undefined }, "x"))]);
+  // Reserved: a key whose rendered value, with TLS or without, is not the user's when the user sets it.
+  return [...keys].filter((k) => daemonConfig({ ...sample, daemonConfig: { [k]: "user" } }, "x")[k] !== "user" || daemonConfig({ ...sample, tls: undefined, daemonConfig: { [k]: "user" } }, "x")[k] !== "user").sort();
+}
+
 /** daemon.json's exact text, so two renderings can be compared byte for byte. */
 export function daemonJson(spec: DockerdSpec, containerd?: string): string {
   return `${JSON.stringify(daemonConfig(spec, containerd), null, 2)}\n`;

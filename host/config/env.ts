@@ -5,6 +5,7 @@ import { z } from "zod";
 import { DEFAULT_BIP, GUEST_DOCKER_PORT, GUEST_DOCKER_ROOT, GUEST_DOCKER_TLS_PORT } from "../../shared/constants.js";
 import { checkPath, normalisePath, parsePathList, parsePortList, parsePortRanges } from "./lists.js";
 import { parseSize } from "./size.js";
+import { reservedDaemonKeys } from "../../shared/daemon-config.js";
 import { runDirTooLong } from "../vm/run-files.js";
 
 /** What each variable accepts, quoted in errors and in `dinv run --help`. */
@@ -45,13 +46,13 @@ export const ALLOWED: Record<string, string> = {
   DINV_LOG_LEVEL: "trace, debug, info, warn, error or silent (default info; debug shows dockerd's own lines and QEMU's command line)",
   DINV_LOG_FORMAT: "json or pretty (default: pretty on a terminal, json otherwise; the image sets pretty)",
   DINV_9P_SECURITY: "mapped or none: how 9p shares keep the guest's owners and modes (default mapped: in xattrs, files on the launcher side are 0644/0755 and owned by the launcher's user, so the guest can plant no setuid binary or device node; none, the original's: passed through, trusting the guest)",
-  DINV_DOCKERD_CONFIG: `a JSON object of daemon.json keys, without the keys dinv sets itself (${["hosts", "bip", "data-root", "tls", "tlsverify", "shutdown-timeout"].join(", ")}) (default {})`,
+  DINV_DOCKERD_CONFIG: `a JSON object of daemon.json keys, without the keys dinv sets itself (${reservedDaemonKeys().join(", ")}) (default {})`,
   DINV_REGISTRY_MIRRORS: "';'-separated http(s):// URLs of registry mirrors (default none)",
   DINV_INSECURE_REGISTRIES: "';'-separated registries (host[:port] or CIDR) dockerd may reach without TLS (default none)",
 };
 
-/** daemon.json keys dinv owns: the API sockets, the bridge, the data root, the stop timeout. */
-export const RESERVED_DAEMON_KEYS = ["containerd", "hosts", "bip", "data-root", "tls", "tlsverify", "tlscacert", "tlscert", "tlskey", "shutdown-timeout"];
+/** daemon.json keys dinv owns (the API sockets, TLS, the bridge, the data root, the stop timeout), from its renderer. */
+export const RESERVED_DAEMON_KEYS = reservedDaemonKeys();
 
 const MAX_UID = 4294967294;
 

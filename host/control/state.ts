@@ -4,7 +4,7 @@ import type { ControlPhase, DinvState } from "../../shared/protocol/control.js";
 import type { StatusSnapshot } from "../../shared/protocol/status.js";
 import type { HostConfig } from "../config/env.js";
 import type { BootTimeline } from "../agent/timeline.js";
-import { forwardsOf } from "../net/forwards.js";
+import { forwardsOf, reachableAddress } from "../net/forwards.js";
 import type { PublishStatus } from "../publish/publisher.js";
 
 type HostError = DinvState["errors"][number];
@@ -85,7 +85,7 @@ export class LauncherState {
     const { config, inputs } = this;
     const guest = inputs.guest;
     const guestErrors = guest?.state.phase === "degraded" ? guest.state.errors.map((e) => ({ source: "guest" as const, ...e })) : [];
-    const host = config.bindAddr === "0.0.0.0" ? "127.0.0.1" : config.bindAddr;
+    const host = reachableAddress(config.bindAddr);
     return {
       type: "state",
       seq: this.seq,

@@ -4,6 +4,9 @@
 import type { HostConfig } from "../config/env.js";
 import { guestDockerPort } from "../guest-config.js";
 
+/** The address a client on the launcher's side uses to reach a forward listening on `bindAddr`. */
+export const reachableAddress = (bindAddr: string) => (bindAddr === "0.0.0.0" ? "127.0.0.1" : bindAddr);
+
 export interface Forward {
   proto: "tcp" | "udp";
   /** launcher-side address to listen on */
