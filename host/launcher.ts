@@ -31,6 +31,8 @@ import { reachableAddress } from "./net/forwards.js";
 import { AutoPublisher } from "./publish/publisher.js";
 import { slirpBackend } from "./publish/slirp.js";
 import { StopController } from "./vm/stop-controller.js";
+import { DiskSpaceWatch, freeBytesAt } from "./vm/disk-space.js";
+import { QmpEventStream } from "./qemu/events.js";
 import { PROTOCOL_VERSION } from "../shared/constants.js";
 
 /** How often the launcher asks the agent for its status, and how long a silence it tolerates, ms. */
@@ -98,6 +100,7 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
     ...(config.volume ? { volumeDisk: join(config.volumeDir, "volume.qcow2") } : {}),
     agentSocket: run(RUN_FILES.agentSocket),
     qmpSocket: run(RUN_FILES.qmpSocket),
+    qmpEventsSocket: run(RUN_FILES.qmpEventsSocket),
     pidFile: run(RUN_FILES.qemuPid),
     shares: config.mounts.map((path, i) => ({ tag: shareTag(i), path })),
     shareFs: shareFs === "virtiofs" ? { kind: "virtiofs", sockets: virtiofsSockets } : { kind: "9p" },
@@ -274,9 +277,25 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
     ...(config.control.tcpPort !== undefined ? { tcpPort: config.control.tcpPort, tokenFile: run(RUN_FILES.controlToken) } : {}),
   });
   const dockerSock = config.dockerSockPath ? await serveDockerSocket(config.dockerSockPath, dockerTarget, config.dockerSock) : undefined;
+  // A full disk on the launcher's side pauses the VM: reported as such, resumed when there is room.
+  const diskWatch = new DiskSpaceWatch({
+    report: (error) => state.setHostError("host-disk", error),
+    resume: () => events?.send("cont"),
+    freeBytes: async () => Math.min(await freeBytesAt(config.dockerDir), config.volume ? await freeBytesAt(config.volumeDir) : Infinity),
+  }, log);
+  let events: QmpEventStream | undefined;
+  const eventsAbort = new AbortController();
+  const followEvents = (q: QemuProcess, socket: string) => {
+    events?.close();
+    const stream = new QmpEventStream();
+    events = stream;
+    stream.onevent = (e) => diskWatch.onEvent(e);
+    void stream.connect(socket, eventsAbort.signal).catch((err: Error) => log.debug(`no QMP events: ${err.message}`));
+    void q.exited.then(() => stream.close());
+  };
   // Heartbeat: a guest that stops answering is reported within AGENT_SILENCE_MS.
   const heartbeat = setInterval(() => {
-    if (stopper.requested || !session.hello) return;
+    if (stopper.requested || !session.hello || diskWatch.paused) return;
     session.requestStatus();
     const silentMs = Date.now() - session.lastHeardAt;
     state.setHostError("agent-silent", silentMs > AGENT_SILENCE_MS
@@ -285,6 +304,9 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
   }, HEARTBEAT_MS);
   const cleanup = async () => {
     clearInterval(heartbeat);
+    diskWatch.stop();
+    eventsAbort.abort();
+    events?.close();
     await services.stop();
     await rm(run(RUN_FILES.bootInitrd), { force: true });
     await rm(run(RUN_FILES.vmlinux), { force: true });
@@ -315,6 +337,7 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
     attempts: 3,
     onStart: (q, a, reachedInitramfs) => {
       qemu = q;
+      followEvents(q, plan(a).qmpEventsSocket!);
       publisher?.reset();
       stopper.attach({ qemu: q, qmpSocket: plan(a).qmpSocket, requestShutdown: (t: number) => session.requestShutdown(t), agentSeen: () => !!session.hello, earlyStart: initrd !== pre.guest.initrd, hello: helloArrived, guestStopped, reachedInitramfs });
       accel = a;

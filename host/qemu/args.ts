@@ -19,6 +19,8 @@ export interface QemuPlan {
   /** unix socket the launcher listens on; QEMU connects to it */
   agentSocket: string;
   qmpSocket: string;
+  /** a second QMP monitor for events; absent: none */
+  qmpEventsSocket?: string;
   pidFile: string;
   /** host TSC frequency in kHz, told to a TCG guest (whose TSC runs at the host's rate) */
   tscKhz?: number;
@@ -109,11 +111,12 @@ export function buildQemuArgs(config: HostConfig, plan: QemuPlan): string[] {
 
   push("-drive", `id=root,file=${qemuEscape(plan.rootImage)},format=raw,if=none,readonly=on`);
   push("-device", `${dev("blk")},drive=root,serial=${DISK_SERIAL.root}`);
-  // discard=unmap lets deleted images shrink the sparse qcow2 again.
-  push("-drive", `id=docker,file=${qemuEscape(plan.dockerDisk)},format=qcow2,if=none,discard=unmap`);
+  // discard=unmap lets deleted images shrink the sparse qcow2 again. werror=enospc: a full disk on
+  // the launcher's side pauses the VM (the launcher reports it and resumes) instead of failing writes.
+  push("-drive", `id=docker,file=${qemuEscape(plan.dockerDisk)},format=qcow2,if=none,discard=unmap,werror=enospc,rerror=report`);
   push("-device", `${dev("blk")},drive=docker,serial=${DISK_SERIAL.docker}`);
   if (plan.volumeDisk) {
-    push("-drive", `id=volume,file=${qemuEscape(plan.volumeDisk)},format=qcow2,if=none,discard=unmap`);
+    push("-drive", `id=volume,file=${qemuEscape(plan.volumeDisk)},format=qcow2,if=none,discard=unmap,werror=enospc,rerror=report`);
     push("-device", `${dev("blk")},drive=volume,serial=${DISK_SERIAL.volume}`);
   }
 
@@ -146,5 +149,9 @@ export function buildQemuArgs(config: HostConfig, plan: QemuPlan): string[] {
 
   push("-chardev", `socket,id=qmp,path=${qemuEscape(plan.qmpSocket)},server=on,wait=off`);
   push("-mon", "chardev=qmp,mode=control");
+  if (plan.qmpEventsSocket) {
+    push("-chardev", `socket,id=qmpev,path=${qemuEscape(plan.qmpEventsSocket)},server=on,wait=off`);
+    push("-mon", "chardev=qmpev,mode=control");
+  }
   return args;
 }
