@@ -70,9 +70,15 @@ export async function benchRegistry(log: (s: string) => void) {
         if (state.phase !== "ready") throw new Error(dinv.tail());
         if (net === "passt" && !dinv.logs.some((l) => l.msg.includes("use passt"))) return undefined;
         const docker: Docker = (args, input) => clientDocker(dinv.dockerHost, args, input ? { input } : {});
-        const r = pullPush(docker, `${registry.fromGuest}/dinv-bench/image:1`, `${target.fromGuest}/dinv-bench/${net}:1`);
-        log(`dinv over ${net}: ${JSON.stringify(r)}`);
-        return r;
+        try {
+          const r = pullPush(docker, `${registry.fromGuest}/dinv-bench/image:1`, `${target.fromGuest}/dinv-bench/${net}:1`);
+          log(`dinv over ${net}: ${JSON.stringify(r)}`);
+          return r;
+        } catch (err) {
+          // A failed transfer is a result too: reported, not a crash of the whole run.
+          log(`dinv over ${net}: failed: ${(err as Error).message.slice(0, 300)}`);
+          return { pull_mib_s: NaN, push_mib_s: NaN, error: (err as Error).message.slice(0, 300) };
+        }
       } finally {
         await dinv.stop("SIGTERM").catch(() => undefined);
         await dinv.kill();
@@ -80,7 +86,7 @@ export async function benchRegistry(log: (s: string) => void) {
     };
     const slirp = await viaDinv("slirp");
     const passt = await viaDinv("passt");
-    const ratio = (x: number | undefined, base: number) => (x === undefined ? null : Number((x / base).toFixed(3)));
+    const ratio = (x: number | undefined, base: number) => (x === undefined || Number.isNaN(x) ? null : Number((x / base).toFixed(3)));
     return {
       layer_mib: LAYER_MIB,
       native,
