@@ -1,7 +1,6 @@
 // `dinv run`: configuration, probing, disks, the agent channel and the control API, QEMU under
 // watchdogs, and a graceful stop on SIGINT/SIGTERM/`dinv stop` with bounded escalation.
 
-import { spawn } from "node:child_process";
 import { chmod, mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { listenAgent } from "./agent/channel.js";
@@ -9,19 +8,15 @@ import { bootInitrd } from "./boot/initrd.js";
 import { extractVmlinux, KernelError } from "./boot/vmlinux.js";
 import { GuestSession } from "./agent/session.js";
 import { bootTimeline } from "./agent/timeline.js";
-import { ConfigError, parseEnv, type HostConfig } from "./config/env.js";
 import { LauncherState } from "./control/state.js";
 import { startControlServer } from "./control/server.js";
 import { DiskError, ensureDisk } from "./disk/images.js";
 import { guestConfigFor, shareTag } from "./guest-config.js";
 import type { Logger } from "./log.js";
-import { preflight } from "./preflight.js";
-import { chooseAccel } from "./qemu/accel.js";
 import { buildQemuArgs, PlanError, type QemuPlan } from "./qemu/args.js";
 import type { QemuProcess } from "./qemu/process.js";
 import { pingDocker, type DockerEndpoint } from "./proxy/docker-endpoint.js";
 import { serveDockerSocket } from "./proxy/docker-socket.js";
-import { chooseShareFs } from "./share/choose.js";
 import { bootWithWatchdog } from "./vm/boot.js";
 import { claimRunDir, RunDirBusy } from "./vm/run-dir.js";
 import { RUN_FILES, virtiofsSocketName } from "./vm/run-files.js";
@@ -31,13 +26,10 @@ import { reachableAddress } from "./net/forwards.js";
 import { AutoPublisher } from "./publish/publisher.js";
 import { slirpBackend } from "./publish/slirp.js";
 import { StopController } from "./vm/stop-controller.js";
-import { DiskSpaceWatch, freeBytesAt } from "./vm/disk-space.js";
-import { QmpEventStream } from "./qemu/events.js";
+import { runCommand } from "./vm/command.js";
+import { prepareLaunch } from "./vm/prepare.js";
+import { VmMonitor } from "./vm/monitor.js";
 import { PROTOCOL_VERSION } from "../shared/constants.js";
-
-/** How often the launcher asks the agent for its status, and how long a silence it tolerates, ms. */
-const HEARTBEAT_MS = 5000;
-const AGENT_SILENCE_MS = 20_000;
 
 /** Exit codes of `dinv run`. */
 export const EXIT = { ok: 0, failed: 1, config: 2, forced: 3 } as const;
@@ -58,31 +50,12 @@ export interface LaunchOptions {
 export async function runLauncher(options: LaunchOptions): Promise<number> {
   const { log } = options;
   const qemuBinary = options.qemuBinary ?? "qemu-system-x86_64";
-  let config: HostConfig;
-  try {
-    config = parseEnv(options.env, { guestDir: options.defaultGuestDir });
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    log.error(err.message);
+  const prepared = await prepareLaunch(options.env, options.defaultGuestDir, qemuBinary, log);
+  if ("refused" in prepared) {
+    log.error(prepared.refused);
     return EXIT.config;
   }
-  const pre = await preflight(config, qemuBinary);
-  const choice = chooseAccel(config.accel, pre.kvm);
-  if (choice.accel === "error") pre.problems.push(choice.message);
-  const shareChoice = chooseShareFs(config.mountsFs, config.mounts.length, pre.virtiofs);
-  if (shareChoice.fs === "error") pre.problems.push(shareChoice.message);
-  if (pre.problems.length > 0) {
-    log.error(`cannot start:\n${pre.problems.map((p) => `  - ${p}`).join("\n")}`);
-    return EXIT.config;
-  }
-  if (choice.accel === "tcg" && choice.warning) log.warn(`WARNING: ${choice.warning}`);
-  if (!config.tls && config.bindAddr === "0.0.0.0") {
-    log.warn(
-      `WARNING: the docker API is served without TLS on 0.0.0.0:${config.dockerPort}: anything that reaches this port controls the guest's dockerd. ` +
-        "Turn on TLS with DOCKER_TLS_CERTDIR=/certs, or serve it on loopback only with DINV_BIND_ADDR=127.0.0.1 (docker exec dinv docker ... needs no port)",
-    );
-  }
-  if (shareChoice.fs === "9p" && shareChoice.warning) log.warn(shareChoice.warning);
+  const { config, pre, choice, shareChoice } = prepared;
   let shareFs: "9p" | "virtiofs" = shareChoice.fs === "virtiofs" ? "virtiofs" : "9p";
   let net: QemuPlan["net"] = { kind: "slirp" };
 
@@ -217,7 +190,7 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
     const loud = session.budget.take(256).allowed;
     if (phase === "ready" && qemu) {
       if (loud) log.info({ timeline, accel }, `dinv ready: dockerd ${status.dockerVersion ?? "?"} answers at ${state.snapshot().dockerHost} after ${((Date.now() - qemu.startedAt) / 1000).toFixed(1)} s (${accel})`);
-      if (options.command?.length && commandExit === undefined) runCommand(options.command);
+      if (options.command?.length && commandExit === undefined) startCommand(options.command);
     } else if (status.state.phase === "degraded") {
       if (loud) for (const e of status.state.errors) if (session.budget.take(e.message.length).allowed) log.error({ step: e.step, hint: e.hint }, `guest degraded: ${e.message}`);
       if (options.command?.length && commandExit === undefined) {
@@ -232,21 +205,12 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
 
   let commandExit: number | undefined;
   let commandStarted = false;
-  const runCommand = (argv: string[]) => {
+  const startCommand = (argv: string[]) => {
     if (commandStarted) return;
     commandStarted = true;
-    log.info({ command: argv }, "running the command");
-    const { dockerHost, dockerCertPath } = state.snapshot();
-    const dockerEnv = dockerCertPath ? { DOCKER_HOST: dockerHost, DOCKER_TLS_VERIFY: "1", DOCKER_CERT_PATH: dockerCertPath } : { DOCKER_HOST: dockerHost };
-    const child = spawn(argv[0]!, argv.slice(1), { stdio: "inherit", env: { ...process.env, ...dockerEnv } });
-    child.on("error", (err) => {
-      log.error(`cannot run ${argv[0]}: ${err.message}`);
-      commandExit = 127;
-      stop("the command could not start");
-    });
-    child.on("exit", (code, signal) => {
-      commandExit ??= code ?? (signal ? 128 : 1);
-      stop(`the command exited with ${code ?? signal}`);
+    runCommand(argv, state.snapshot(), log, (code, why) => {
+      commandExit ??= code;
+      stop(why);
     });
   };
 
@@ -272,36 +236,9 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
     ...(config.control.tcpPort !== undefined ? { tcpPort: config.control.tcpPort, tokenFile: run(RUN_FILES.controlToken) } : {}),
   });
   const dockerSock = config.dockerSockPath ? await serveDockerSocket(config.dockerSockPath, dockerTarget, config.dockerSock) : undefined;
-  // A full disk on the launcher's side pauses the VM: reported as such, resumed when there is room.
-  const diskWatch = new DiskSpaceWatch({
-    report: (error) => state.setHostError("host-disk", error),
-    resume: () => events?.send("cont"),
-    freeBytes: async () => Math.min(await freeBytesAt(config.dockerDir), config.volume ? await freeBytesAt(config.volumeDir) : Infinity),
-  }, log);
-  let events: QmpEventStream | undefined;
-  const eventsAbort = new AbortController();
-  const followEvents = (q: QemuProcess, socket: string) => {
-    events?.close();
-    const stream = new QmpEventStream();
-    events = stream;
-    stream.onevent = (e) => diskWatch.onEvent(e);
-    void stream.connect(socket, eventsAbort.signal).catch((err: Error) => log.debug(`no QMP events: ${err.message}`));
-    void q.exited.then(() => stream.close());
-  };
-  // Heartbeat: a guest that stops answering is reported within AGENT_SILENCE_MS.
-  const heartbeat = setInterval(() => {
-    if (stopper.requested || !session.hello || diskWatch.paused) return;
-    session.requestStatus();
-    const silentMs = Date.now() - session.lastHeardAt;
-    state.setHostError("agent-silent", silentMs > AGENT_SILENCE_MS
-      ? { message: `the guest agent has not answered for ${Math.round(silentMs / 1000)} s`, hint: "the guest may be overloaded or hung; see the console lines in the log, or restart dinv" }
-      : undefined);
-  }, HEARTBEAT_MS);
+  const monitor = new VmMonitor(config, state, session, () => stopper.requested, log);
   const cleanup = async () => {
-    clearInterval(heartbeat);
-    diskWatch.stop();
-    eventsAbort.abort();
-    events?.close();
+    monitor.stop();
     await services.stop();
     await rm(run(RUN_FILES.bootInitrd), { force: true });
     await rm(run(RUN_FILES.vmlinux), { force: true });
@@ -341,7 +278,7 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
     attempts: 3,
     onStart: (q, a, reachedInitramfs) => {
       qemu = q;
-      followEvents(q, plan(a).qmpEventsSocket!);
+      monitor.follow(q, plan(a).qmpEventsSocket!);
       publisher?.reset();
       stopper.attach({ qemu: q, qmpSocket: plan(a).qmpSocket, requestShutdown: (t: number) => session.requestShutdown(t), agentSeen: () => !!session.hello, earlyStart: initrd !== pre.guest.initrd, hello: helloArrived, guestStopped, reachedInitramfs });
       accel = a;

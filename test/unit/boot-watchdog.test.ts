@@ -63,9 +63,11 @@ test("watchdog: gives up after the attempts, naming what it waited for", async (
   assert.equal(warnings.length, 2);
 });
 
-test("the initramfs prints the line the watchdog waits for", async () => {
+test("the initramfs prints the line the watchdog waits for, from the generated constants", async () => {
   const init = await readFile(new URL("../../alpine/initramfs/init", import.meta.url), "utf8");
-  assert.ok(init.includes(`echo "${INITRAMFS_STARTED} at `), "alpine/initramfs/init must print INITRAMFS_STARTED first");
+  assert.ok(init.includes('echo "$DINV_INITRAMFS_STARTED at '), "alpine/initramfs/init must print INITRAMFS_STARTED first");
+  const { SHELL_CONSTANTS } = await import("../../shared/shell-constants.js");
+  assert.equal(SHELL_CONSTANTS.DINV_INITRAMFS_STARTED, INITRAMFS_STARTED);
 });
 
 test("a side service that cannot start again before an attempt ends the boot with the reason, never a crash", async () => {

@@ -15,12 +15,13 @@ test("round trip of every message type", () => {
     { type: "hello", protocolVersion: 1, bootId: "b", agentVersion: "0.1.0", uptimeMs: 1000, initStartedMs: 3 },
     status,
     { type: "log", level: "warn", msg: "m", source: "dockerd" },
+    { type: "published", seq: 2, at: 1, bootId: "b", ports: [{ proto: "tcp", scope: "all", port: 8080, container: "web" }, { proto: "udp", scope: "loopback", port: 53, container: "dns" }] },
   ];
   for (const m of guest) assert.deepEqual(decodeMessage(GuestMessageSchema, encodeMessage(m)), { ok: true, value: m });
   const host = [
     { type: "status-request" },
     { type: "shutdown", timeoutSeconds: 5 },
-    { type: "config", config: { disks: [{ role: "docker", serial: "dinv-docker", mountPoint: "/var/lib/docker", label: "dinv-docker" }], shares: [], dockerd: { bip: "172.19.0.1/16", tcpPort: 2375, shutdownTimeoutSeconds: 5, sockUid: 0, sockGid: 0, daemonConfig: {} } } },
+    { type: "config", config: { disks: [{ role: "docker", serial: "dinv-docker", mountPoint: "/var/lib/docker", label: "dinv-docker", mayFormat: false }], shares: [], dockerd: { bip: "172.19.0.1/16", tcpPort: 2375, shutdownTimeoutSeconds: 5, sockUid: 0, sockGid: 0, daemonConfig: {} } } },
   ];
   for (const m of host) assert.deepEqual(decodeMessage(HostMessageSchema, encodeMessage(m)), { ok: true, value: m });
 });
