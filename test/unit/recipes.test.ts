@@ -77,3 +77,9 @@ test("the compose recipe is valid YAML with a healthcheck-gated job", async () =
   assert.deepEqual(compose.services!.job!.depends_on, { dinv: { condition: "service_healthy" } });
   assert.ok(compose.services!.dinv!.healthcheck);
 });
+
+test("the README's configuration table names every variable the launcher reads", () => {
+  const readme = readFileSync(join(REPO, "README.md"), "utf8");
+  const missing = Object.keys(ALLOWED).filter((name) => !new RegExp(`^\\| [^|]*\`${name}\``, "m").test(readme));
+  assert.deepEqual(missing, []);
+});
