@@ -42,7 +42,8 @@ ${Object.entries(ALLOWED).map(([k, v]) => `  ${k.padEnd(22)} ${v}`).join("\n")}
 function defaultGuestDir(): string {
   const here = dirname(fileURLToPath(import.meta.url));
   const candidates = ["/usr/lib/dinv/guest", resolve(here, "../build/guest"), resolve(here, "../../../build/guest")];
-  return candidates.find((dir) => existsSync(`${dir}/vmlinux`)) ?? resolve(here, "../build/guest");
+  // The image ships the compressed kernel only (the launcher extracts vmlinux at start).
+  return candidates.find((dir) => existsSync(`${dir}/vmlinux`) || existsSync(`${dir}/vmlinuz`)) ?? resolve(here, "../build/guest");
 }
 
 export async function main(argv: string[]): Promise<number> {
