@@ -320,7 +320,7 @@ describe("the dinv container image", { skip: process.getuid?.() !== 0 ? "needs r
       const planted = engine.docker(["exec", tls, "docker", "run", "--rm", "-v", "/data:/data", INNER, "sh", "-c", "cp /bin/busybox /data/suid; chmod u+s /data/suid; mknod /data/blk b 8 0; ls -ln /data/suid"]);
       assert.equal(planted.code, 0, planted.stderr);
       // The guest's root created it: the launcher side sees nobody's file, and the guest its own.
-      assert.match(planted.stdout, /^-rws\S* +\d+ 0 0 /m, "the guest sees a file of its root");
+      assert.match(planted.stdout, /^-rws\S* +\d+ +0 +0 /m, "the guest sees a file of its root");
       const st = statSync(join(share, "suid"));
       assert.ok(!((st.mode & 0o4000) && st.uid === 0), `no setuid-root file (mode ${st.mode.toString(8)}, uid ${st.uid})`);
       assert.equal(st.uid, 65534, "owned by nobody on the launcher side");
