@@ -55,6 +55,13 @@ export async function bootWithWatchdog(o: BootOptions): Promise<BootResult> {
     const qemu = startQemu(o.qemuBinary, args, onConsole, (line) => o.log.warn({ src: "qemu" }, line));
     o.onStart?.(qemu, accel, () => seen.initramfs);
     const verdict = await watch(qemu, o, seen, accel === "kvm" ? o.kvmHelloTimeoutMs : undefined);
+    if (verdict === "exited" && !seen.initramfs && !o.stopping() && attempt < o.attempts) {
+      // Under TCG a guest sometimes resets before its first line (QEMU, with -no-reboot, then exits 0):
+      // nothing is mounted yet, so another boot loses nothing.
+      const how = await qemu.exited;
+      o.log.warn(`QEMU exited (code ${how.exitCode ?? how.signal}) before the guest reached its initramfs; retrying (${attempt}/${o.attempts})`);
+      continue;
+    }
     if (verdict === "ok" || verdict === "exited") return { ok: true, qemu, accel };
     qemu.kill("SIGKILL");
     await qemu.exited;

@@ -82,3 +82,19 @@ test("a side service that cannot start again before an attempt ends the boot wit
   assert.deepEqual(result, { ok: false, reason: "cannot start what QEMU connects to: passt exited at start: Couldn't create user namespace" });
   assert.equal(attempts(), 0, "QEMU never started");
 });
+
+test("a QEMU that exits before the guest reached its initramfs is booted again (nothing is mounted yet)", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "dinv-fake-qemu-"));
+  const count = join(dir, "count");
+  writeFileSync(count, "0");
+  const binary = join(dir, "qemu");
+  // The first start resets at once (exit 0, as a guest reset under -no-reboot does); the second boots.
+  writeFileSync(binary, `#!/bin/sh\nn=$(($(cat ${count}) + 1)); echo $n > ${count}\n[ $n -ge 2 ] || exit 0\necho "${INITRAMFS_STARTED} at 1.00s"\nexec sleep 30\n`);
+  chmodSync(binary, 0o755);
+  const { log, warnings } = logger();
+  const result = await bootWithWatchdog(options(binary, log));
+  assert.equal(result.ok, true);
+  assert.equal(readFileSync(count, "utf8").trim(), "2");
+  assert.ok(warnings.some((w) => /exited \(code 0\) before the guest reached its initramfs; retrying \(1\/3\)/.test(w)), warnings.join("\n"));
+  if (result.ok) result.qemu.kill("SIGKILL");
+});
