@@ -240,7 +240,7 @@ describe("the dinv container image", { skip: process.getuid?.() !== 0 ? "needs r
     assert.match(result.stdout, /^dinv \d+\.\d+/m);
     assert.match(result.stderr, /no \/dev\/kvm: running under TCG.*pass --device \/dev\/kvm/);
     const failing = engine.docker(["run", "--rm", IMAGE, "sh", "-c", "exit 7"], { timeoutMs: 600_000 });
-    assert.equal(failing.code, 7);
+    assert.equal(failing.code, 7, failing.stderr.slice(-3000));
   });
 
   test("the compose recipe of docs/recipes.md: dinv healthy first, then a job builds and runs through tcp://dinv:2375", () => {
