@@ -11,8 +11,8 @@ cache=${DINV_BUILD_CACHE:-$repo/build/cache}
 
 die() { echo "alpine/build.sh: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "must run as root (mmdebstrap, mkfs and module trees need it); try: sudo npm run build"
-for tool in mmdebstrap mkfs.ext4 mkfs.erofs cpio depmod modprobe apt-get apt-cache dpkg-deb xz zstd sha256sum tar qemu-x86_64; do
-  command -v "$tool" >/dev/null || die "missing tool '$tool': apt-get install mmdebstrap e2fsprogs erofs-utils cpio kmod xz-utils zstd qemu-user"
+for tool in mmdebstrap mkfs.ext4 mkfs.erofs cpio depmod modprobe apt-get apt-cache dpkg-deb xz zstd sha256sum tar qemu-x86_64 cc; do
+  command -v "$tool" >/dev/null || die "missing tool '$tool': apt-get install mmdebstrap e2fsprogs erofs-utils cpio kmod xz-utils zstd qemu-user gcc"
 done
 [ -f "$agent" ] || die "agent bundle '$agent' not found (run: npm run build:bundles)"
 # The values the guest's scripts share with the TypeScript, rendered beside the agent bundle.
@@ -86,6 +86,8 @@ bash "$here/lib/modules.sh" "$kdir/modules" "$release" "$here/modules-root.txt" 
 cp -a "$here/rootfs/." "$root/"
 cp "$agent" "$root/usr/lib/dinv/dinv-agent.js"
 cp "$constants" "$root/usr/lib/dinv/constants.sh"
+# The agent reseeds the kernel CRNG with it after a warm start (it needs two ioctls Node lacks).
+cc -Os -s -Wall -Werror -o "$root/usr/lib/dinv/dinv-reseed" "$here/tools/reseed.c"
 bash "$here/lib/agent-snapshot.sh" "$root"
 mkdir -p "$root/var/lib/docker" "$root/etc/docker" "$root/run" "$root/run/lock"
 echo dinv > "$root/etc/hostname"

@@ -4,7 +4,7 @@
 import { PROTOCOL_VERSION } from "../shared/constants.js";
 import type { GuestConfig } from "../shared/protocol/guest-config.js";
 import type { GuestMessage } from "../shared/protocol/guest-messages.js";
-import type { HostMessage } from "../shared/protocol/host-messages.js";
+import type { HostMessage, Renew } from "../shared/protocol/host-messages.js";
 import type { StepName } from "../shared/protocol/status.js";
 import type { Transport } from "../shared/transport.js";
 import { PublishReporter } from "./publish/reporter.js";
@@ -43,11 +43,14 @@ export class Agent {
   /** dockerd is the agent's: started by it, or adopted from the guest init */
   private dockerdOwned = false;
   private readonly publisher: PublishReporter;
+  private bootId: string;
+  private renewing: Promise<void> | undefined;
 
   constructor(
     private readonly system: GuestSystem,
     private readonly options: AgentOptions,
   ) {
+    this.bootId = options.bootId;
     this.status = new StatusTracker(options.bootId, options.clock);
     this.status.onchange = (snapshot) => this.transport?.send(snapshot);
     this.status.start("agent");
@@ -62,16 +65,45 @@ export class Agent {
     transport.onclose = () => {
       if (this.transport === transport) this.transport = undefined;
     };
+    this.greet();
+  }
+
+  private greet(renewed?: { ok: boolean; detail: string }): void {
+    const transport = this.transport;
+    if (!transport) return;
     transport.send({
       type: "hello",
       protocolVersion: PROTOCOL_VERSION,
-      bootId: this.options.bootId,
+      bootId: this.bootId,
       agentVersion: this.options.version,
       uptimeMs: this.options.clock.uptimeMs(),
       ...(this.initStartedMs !== undefined ? { initStartedMs: this.initStartedMs } : {}),
+      ...(renewed ? { renewed } : {}),
     });
     transport.send(this.status.snapshot());
     transport.send(this.publisher.message());
+  }
+
+  /**
+   * The VM was restored from a saved state (a warm start): the same RAM runs in every copy, so the
+   * random pool, the clock and the ids are made new before the host is told anything. The host
+   * sends this first, before it lets the VM run, so it is the first message the restored agent reads.
+   */
+  private async renew(message: Renew): Promise<void> {
+    try {
+      const { bootId, detail } = await this.system.renew({
+        entropy: Buffer.from(message.entropy, "base64"),
+        unixTimeMs: message.unixTimeMs,
+        sockUid: message.sockUid,
+        sockGid: message.sockGid,
+      });
+      this.bootId = bootId;
+      this.publisher.setBootId(bootId);
+      this.status.setBootId(bootId);
+      this.greet({ ok: true, detail });
+    } catch (err) {
+      this.greet({ ok: false, detail: describe(err).message });
+    }
   }
 
   /** Start the steps that need no configuration (waiting for the init script). */
@@ -108,6 +140,11 @@ export class Agent {
         return;
       case "shutdown":
         this.stopping ??= this.shutdown(message.timeoutSeconds);
+        return;
+      case "renew":
+        // One restore, one renewal: a second renew in the same life is a host bug, answered as is.
+        if (this.renewing) this.greet({ ok: false, detail: "this guest was renewed already" });
+        else this.renewing = this.renew(message);
         return;
     }
   }

@@ -21,9 +21,15 @@ export class StatusTracker {
   onchange?: (snapshot: StatusSnapshot) => void;
 
   constructor(
-    private readonly bootId: string,
+    private bootId: string,
     private readonly clock: Clock,
   ) {}
+
+  /** A restored guest is a new boot as far as the host is concerned. */
+  setBootId(bootId: string): void {
+    this.bootId = bootId;
+    this.changed();
+  }
 
   start(name: StepName, startedMs = this.clock.uptimeMs()): void {
     const existing = this.steps.find((s) => s.name === name);

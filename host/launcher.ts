@@ -30,6 +30,14 @@ import { runCommand } from "./vm/command.js";
 import { prepareLaunch } from "./vm/prepare.js";
 import { VmMonitor } from "./vm/monitor.js";
 import { PROTOCOL_VERSION } from "../shared/constants.js";
+import { existsSync } from "node:fs";
+import { hmpCommand } from "./qemu/qmp.js";
+import { forwardsOf } from "./net/forwards.js";
+import { NETDEV_ID } from "./qemu/args.js";
+import { verifyState, warmPlanForRun, type WarmPlan } from "./warm/plan.js";
+import { restoreVm } from "./warm/restore.js";
+import { saveWarmState } from "./warm/save.js";
+import { copyVerified, WARM_FILES } from "./warm/store.js";
 
 /** Exit codes of `dinv run`. */
 export const EXIT = { ok: 0, failed: 1, config: 2, forced: 3 } as const;
@@ -45,6 +53,8 @@ export interface LaunchOptions {
   timings?: { consoleTimeoutMs?: number; kvmHelloTimeoutMs?: number; helloWaitMs?: number };
   /** called right before the first QEMU start (tests use it to act in that window) */
   beforeBoot?: () => Promise<void>;
+  /** `dinv warm save`: boot cold on a fresh docker disk, save the warm state, stop */
+  warmSaveOnly?: boolean;
 }
 
 export async function runLauncher(options: LaunchOptions): Promise<number> {
@@ -79,7 +89,9 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
     shareFs: shareFs === "virtiofs" ? { kind: "virtiofs", sockets: virtiofsSockets } : { kind: "9p" },
     net,
     ...(pre.tscKhz ? { tscKhz: pre.tscKhz } : {}),
+    ...(withholdDockerForward ? { withholdDockerForward: true } : {}),
   });
+  let withholdDockerForward = false;
   try {
     buildQemuArgs(config, plan("tcg")); // reject an impossible plan before touching any file
   } catch (err) {
@@ -109,6 +121,37 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
         (err: unknown) => err,
       )
     : Promise.resolve(undefined);
+  // A warm start: restore a saved VM when one of this shape exists and this run has no docker disk yet.
+  const dockerDisk = plan("tcg").dockerDisk;
+  let warm: WarmPlan = await warmPlanForRun({
+    config,
+    guest: guestConfigFor(config, undefined, "9p", config.net),
+    accel: choice.accel === "kvm" ? "kvm" : "tcg",
+    qemu: pre.qemu!,
+    ...(pre.tscKhz ? { tscKhz: pre.tscKhz } : {}),
+    guestFiles: [pre.guest.kernel, pre.guest.initrd, pre.guest.rootImage],
+    dockerDiskExists: existsSync(dockerDisk),
+    ...(options.warmSaveOnly ? { forceSave: true } : {}),
+  });
+  if (options.warmSaveOnly && !(warm.kind === "cold" && warm.save)) {
+    await extracted;
+    await runDir.release();
+    log.error(`dinv warm save: cannot save a warm state: ${warm.kind === "cold" ? warm.reason : "unexpected"}`);
+    return EXIT.config;
+  }
+  if (warm.kind === "restore") {
+    const statePath = join(warm.dir, WARM_FILES.state);
+    const bad = await verifyState(statePath, warm.meta).catch((err: Error) => err.message);
+    if (!bad) await mkdir(config.dockerDir, { recursive: true });
+    const copied = bad ?? await copyVerified(join(warm.dir, WARM_FILES.disk), dockerDisk, warm.meta.disk).then(() => undefined, (err: Error) => err.message);
+    if (copied) {
+      log.warn(`warm start: booting cold: ${copied}`);
+      warm = { kind: "cold", shape: warm.shape, reason: copied, save: false };
+    }
+  } else if (config.warm.mode === "auto" || options.warmSaveOnly) {
+    log.info(`warm start: booting cold: ${warm.reason}${warm.save ? "; a warm state is saved once the guest is ready" : ""}`);
+  }
+  withholdDockerForward = warm.kind === "restore" || warm.save;
   try {
     await mkdir(config.dockerDir, { recursive: true });
     const docker = await ensureDisk(plan("tcg").dockerDisk, config.dockerSizeBytes, "DINV_DOCKER_SIZE");
@@ -189,8 +232,8 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
     // A guest flipping its phase causes log lines: they spend its byte budget too (never the actions).
     const loud = session.budget.take(256).allowed;
     if (phase === "ready" && qemu) {
-      if (loud) log.info({ timeline, accel }, `dinv ready: dockerd ${status.dockerVersion ?? "?"} answers at ${state.snapshot().dockerHost} after ${((Date.now() - qemu.startedAt) / 1000).toFixed(1)} s (${accel})`);
-      if (options.command?.length && commandExit === undefined) startCommand(options.command);
+      if (withholdDockerForward) releaseDockerForward();
+      else announceReady(loud);
     } else if (status.state.phase === "degraded") {
       if (loud) for (const e of status.state.errors) if (session.budget.take(e.message.length).allowed) log.error({ step: e.step, hint: e.hint }, `guest degraded: ${e.message}`);
       if (options.command?.length && commandExit === undefined) {
@@ -201,6 +244,54 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
       const shutdown = phase === "stopped" ? status.steps.find((s) => s.name === "shutdown")?.detail : undefined;
       if (loud) log.info(`guest ${phase}${shutdown ? `: ${shutdown}` : ""}`);
     }
+  };
+
+  const announceReady = (loud = true) => {
+    const status = session.status;
+    if (!qemu || status?.state.phase !== "ready") return;
+    const how = warmInfo?.start === "warm" ? `${accel}, warm start` : accel;
+    if (loud) log.info({ timeline: state.snapshot().timeline, accel }, `dinv ready: dockerd ${status.dockerVersion ?? "?"} answers at ${state.snapshot().dockerHost} after ${((Date.now() - qemu.startedAt) / 1000).toFixed(1)} s (${how})`);
+    if (options.command?.length && commandExit === undefined) startCommand(options.command);
+  };
+  // The docker API's forward is withheld while a warm state is saved (nothing from outside may be
+  // in it) or until a restored guest is renewed; added here, then the guest is announced ready.
+  let releasing: Promise<void> | undefined;
+  const warmAbort = new AbortController();
+  let warmInfo: { start: "warm" | "cold"; reason: string; loadMs?: number; saved?: string } | undefined;
+  const releaseDockerForward = () => {
+    releasing ??= (async () => {
+      if (warm.kind === "cold" && warm.save && !stopper.requested) {
+        const saved = await saveWarmState({
+          qmpSocket: plan(accel).qmpSocket,
+          dockerDisk,
+          warmDir: config.warm.dir,
+          shape: warm.shape!,
+          ...(session.status?.dockerVersion ? { dockerVersion: session.status.dockerVersion } : {}),
+          signal: warmAbort.signal,
+        });
+        const said = saved.ok
+          ? `${saved.kept ? "saved" : "already saved by another run"} in ${saved.dir} (${Math.round(saved.stateBytes / 2 ** 20)} MiB state, ${Math.round(saved.diskBytes / 2 ** 20)} MiB disk; the VM paused ${saved.pauseMs} ms)`
+          : `not saved: ${saved.reason}`;
+        log[saved.ok ? "info" : "warn"](`warm state ${said}`);
+        warmInfo = { ...(warmInfo ?? { start: "cold", reason: warm.kind === "cold" ? warm.reason : "" }), saved: said };
+        state.setWarm(warmInfo);
+        if (options.warmSaveOnly) {
+          commandExit ??= saved.ok ? EXIT.ok : EXIT.failed;
+          stop("dinv warm save: done");
+          return;
+        }
+      }
+      if (stopper.requested) return;
+      const f = forwardsOf(config)[0]!;
+      const out = (await hmpCommand(plan(accel).qmpSocket, `hostfwd_add ${NETDEV_ID} ${f.proto}:${f.bind}:${f.hostPort}-:${f.guestPort}`).catch((err: Error) => err.message)).trim();
+      if (out) {
+        state.setHostError("forward", { message: `cannot forward the docker API to ${f.bind}:${f.hostPort}: ${out}`, hint: "is the port in use on the launcher side? set DINV_DOCKER_PORT" });
+        return;
+      }
+      withholdDockerForward = false;
+      state.setHolding(false);
+      announceReady();
+    })();
   };
 
   let commandExit: number | undefined;
@@ -216,7 +307,15 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
 
   let mismatch = false;
   const stopper = new StopController(log, options.timings?.helloWaitMs);
-  stopper.onrequested = () => state.setStopping();
+  stopper.onrequested = () => {
+    warmAbort.abort();
+    state.setStopping();
+  };
+  if (withholdDockerForward) state.setHolding(true);
+  if (warm.kind === "cold" && (config.warm.mode === "auto" || options.warmSaveOnly)) {
+    warmInfo = { start: "cold", reason: warm.reason };
+    state.setWarm(warmInfo);
+  }
   const stop = (reason: string, timeoutSeconds = config.shutdownTimeoutSeconds) => stopper.request(reason, timeoutSeconds);
   const onSignal = (signal: NodeJS.Signals) => stop(`received ${signal}`);
   process.on("SIGINT", onSignal);
@@ -262,7 +361,54 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
   }
   if (pre.guest.kernelCompressed) kernel = run(RUN_FILES.vmlinux);
   await options.beforeBoot?.();
-  const booted = await bootWithWatchdog({
+  const onStart = (q: QemuProcess, a: "kvm" | "tcg", reachedInitramfs: () => boolean) => {
+    qemu = q;
+    monitor.follow(q, plan(a).qmpEventsSocket!);
+    publisher?.reset();
+    stopper.attach({ qemu: q, qmpSocket: plan(a).qmpSocket, requestShutdown: (t: number) => session.requestShutdown(t), agentSeen: () => !!session.hello, earlyStart: initrd !== pre.guest.initrd, hello: helloArrived, guestStopped, reachedInitramfs });
+    accel = a;
+    state.setAccel(a);
+    if (config.guestAslr === "auto" && a === "tcg" && !toldAslr) {
+      toldAslr = true;
+      log.info("TCG: the guest's processes run without address-space randomisation (each exec costs ~3x less to translate); DINV_GUEST_ASLR=on keeps it");
+    }
+  };
+  let booted: Awaited<ReturnType<typeof bootWithWatchdog>> | undefined;
+  if (warm.kind === "restore") {
+    const restoring = warm;
+    const restored = await restoreVm({
+      qemuBinary,
+      args: buildQemuArgs(config, { ...plan(accel), incoming: join(restoring.dir, WARM_FILES.state) }),
+      qmpSocket: plan(accel).qmpSocket,
+      log,
+      renew: (message) => new Promise((resolve) => {
+        session.onrenewed = resolve;
+        session.expectRenewal(message);
+      }),
+      sockOwner: config.dockerSock,
+      // Nothing of a restored guest's boot is printed again; its init never runs, so nothing to wait for.
+      onStart: (q) => onStart(q, accel, () => false),
+      onConsole: (line) => {
+        if (session.budget.take(line.length).allowed) log.info({ src: "console" }, line);
+      },
+      signal: warmAbort.signal,
+    });
+    if (restored.ok) {
+      booted = { ok: true, qemu: restored.qemu, accel };
+      warmInfo = { start: "warm", reason: `restored from ${restoring.dir} (saved ${restoring.meta.savedAt}); ${restored.detail}`, loadMs: restored.loadMs };
+      state.setWarm(warmInfo);
+      log.info(`warm start: the saved VM was loaded ${restored.loadMs} ms after QEMU started and renewed in ${restored.renewMs} ms`);
+    } else if (restored.stopped) {
+      booted = { ok: false, reason: restored.reason, stopped: true };
+    } else {
+      session.cancelRenewal();
+      log.warn(`warm start: booting cold: ${restored.reason}`);
+      warm = { kind: "cold", shape: warm.shape, reason: restored.reason, save: false };
+      warmInfo = { start: "cold", reason: restored.reason };
+      state.setWarm(warmInfo);
+    }
+  }
+  booted ??= await bootWithWatchdog({
     qemuBinary,
     argsFor: (a) => buildQemuArgs(config, plan(a)),
     beforeStart: () => services.beforeStart(),
@@ -276,18 +422,7 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
     // DINV_ACCEL=kvm was asked for: never fall back to TCG behind the user's back.
     ...(choice.accel === "kvm" && choice.verifyBoot ? { kvmHelloTimeoutMs: options.timings?.kvmHelloTimeoutMs ?? 30_000 } : {}),
     attempts: 3,
-    onStart: (q, a, reachedInitramfs) => {
-      qemu = q;
-      monitor.follow(q, plan(a).qmpEventsSocket!);
-      publisher?.reset();
-      stopper.attach({ qemu: q, qmpSocket: plan(a).qmpSocket, requestShutdown: (t: number) => session.requestShutdown(t), agentSeen: () => !!session.hello, earlyStart: initrd !== pre.guest.initrd, hello: helloArrived, guestStopped, reachedInitramfs });
-      accel = a;
-      state.setAccel(a);
-      if (config.guestAslr === "auto" && a === "tcg" && !toldAslr) {
-        toldAslr = true;
-        log.info("TCG: the guest's processes run without address-space randomisation (each exec costs ~3x less to translate); DINV_GUEST_ASLR=on keeps it");
-      }
-    },
+    onStart,
   });
   if (!booted.ok) {
     state.setStopped();

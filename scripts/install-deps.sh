@@ -27,6 +27,8 @@ declare -A need=(
   [ip]=iproute2
   # tests and benchmarks: a real registry for docker pull/push, on loopback
   [docker-registry]=docker-registry
+  # the guest's one C helper (alpine/tools/reseed.c)
+  [cc]=gcc
 )
 missing=()
 for tool in "${!need[@]}"; do
@@ -34,6 +36,8 @@ for tool in "${!need[@]}"; do
 done
 # mmdebstrap verifies the archive with the keyring of the running Debian.
 [ -f /usr/share/keyrings/debian-archive-keyring.gpg ] || missing+=(debian-archive-keyring)
+[ -f /usr/include/linux/random.h ] || missing+=(linux-libc-dev)
+[ -f /usr/include/stdio.h ] || missing+=(libc6-dev)
 [ -d /etc/ssl/certs ] && [ -n "$(ls -A /etc/ssl/certs 2>/dev/null)" ] || missing+=(ca-certificates)
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

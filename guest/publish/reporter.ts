@@ -15,7 +15,7 @@ export class PublishReporter {
 
   constructor(
     private readonly system: GuestSystem,
-    private readonly bootId: string,
+    private bootId: string,
     private readonly clock: Clock,
     private readonly send: (message: Published) => void,
     private readonly warn: (msg: string) => void,
@@ -39,6 +39,11 @@ export class PublishReporter {
   }
 
   /** The current full set, as a message. */
+  /** A restored guest reports under its new boot id. */
+  setBootId(bootId: string): void {
+    this.bootId = bootId;
+  }
+
   message(): Published {
     return { type: "published", seq: this.seq, at: this.clock.now(), bootId: this.bootId, ports: this.ports };
   }

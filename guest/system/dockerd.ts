@@ -103,6 +103,14 @@ export class Dockerd {
   private sockOwner = { uid: 0, gid: 0 };
   private watcher: FSWatcher | undefined;
 
+  /** A new owner for docker.sock (a warm start's run), applied now and on every re-create. */
+  async setSocketOwner(uid: number, gid: number): Promise<void> {
+    this.sockOwner = { uid, gid };
+    await chown(DOCKER_SOCKET, uid, gid).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== "ENOENT") throw err;
+    });
+  }
+
   /** Apply the socket's owner as soon as dockerd creates it, and whenever it creates it again. */
   private watchSocket(log: LogSink): void {
     if (this.watcher) return;

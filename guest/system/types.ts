@@ -61,6 +61,12 @@ export interface GuestSystem {
   readonly portSource: PortSource;
   /** Relay the loopback-only published ports to the guest's network address; returns those that failed, with why. */
   relayLoopback(ports: PublishedPort[]): Promise<{ key: string; reason: string }[]>;
+  /**
+   * After a restore: reseed the kernel's random pool with the host's entropy, set the clock, write
+   * a new machine-id and give docker.sock this run's owner; returns a new boot id (read from the
+   * reseeded pool) and what was done.
+   */
+  renew(r: { entropy: Buffer; unixTimeMs: number; sockUid: number; sockGid: number }): Promise<{ bootId: string; detail: string }>;
   /** Power the VM off (never returns in a real guest). */
   powerOff(): Promise<void>;
 }

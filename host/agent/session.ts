@@ -5,6 +5,7 @@
 import { PROTOCOL_VERSION } from "../../shared/constants.js";
 import type { GuestConfig } from "../../shared/protocol/guest-config.js";
 import type { GuestMessage, Hello } from "../../shared/protocol/guest-messages.js";
+import type { Renew } from "../../shared/protocol/host-messages.js";
 import type { Published, PublishedPort } from "../../shared/protocol/published.js";
 import type { StatusSnapshot } from "../../shared/protocol/status.js";
 import type { Logger } from "../log.js";
@@ -32,6 +33,10 @@ export class GuestSession {
   onpublished?: (ports: PublishedPort[]) => void;
   private publishedSeq = -1;
   ondisconnect?: () => void;
+  /** a restored guest answered the renew: what it did, or why it could not */
+  onrenewed?: (result: { ok: boolean; detail: string }) => void;
+  /** the renew a restored guest gets first; until its answer, nothing else the guest says counts */
+  private renewal: Renew | undefined;
   private transport: HostTransport | undefined;
   private readonly logLimit = new RateLimiter(50, 200);
   private readonly rejectLimit = new RateLimiter(2, 10);
@@ -58,6 +63,23 @@ export class GuestSession {
       this.transport = undefined;
       this.ondisconnect?.();
     };
+    if (this.renewal) transport.send(this.renewal);
+  }
+
+  /**
+   * The VM is restored from a saved state: its agent still runs the saving run's session and says
+   * nothing by itself. The renew goes first (now, or as soon as the channel is up), and the
+   * guest's renewed hello starts this run's session.
+   */
+  /** A restore that failed: the next guest is a cold boot, heard from as usual. */
+  cancelRenewal(): void {
+    this.renewal = undefined;
+    this.onrenewed = undefined;
+  }
+
+  expectRenewal(renew: Renew): void {
+    this.renewal = renew;
+    this.transport?.send(renew);
   }
 
   requestStatus(): void {
@@ -79,6 +101,13 @@ export class GuestSession {
     this.lastHeardAt = this.now();
     // Control characters and escapes never reach the log, the CLI or the state snapshot.
     const message = cleanStrings(raw);
+    if (this.renewal) {
+      // Until the renewed hello: lines of the saving run's session (its boot id), not this run's.
+      if (message.type !== "hello" || !message.renewed) return;
+      this.renewal = undefined;
+      this.onrenewed?.(message.renewed);
+      if (!message.renewed.ok) return;
+    }
     switch (message.type) {
       case "hello":
         return this.onHello(message);

@@ -8,6 +8,7 @@ import { ALLOWED, ConfigError, parseLogEnv } from "../config/env.js";
 import { runLauncher } from "../launcher.js";
 import { createLogger } from "../log.js";
 import { describeFailure, HELP, runClientCommand } from "./commands.js";
+import { WARM_HELP, warmSave, warmStatus } from "./warm.js";
 
 declare const DINV_VERSION: string;
 const VERSION = typeof DINV_VERSION === "string" ? DINV_VERSION : "dev";
@@ -23,6 +24,7 @@ Commands:
   events     stream state changes (--json: one object a line)
   stop       stop gracefully, as SIGTERM (--timeout S)
   health     exit 0 only when dockerd in the guest answers (for HEALTHCHECK)
+  warm       save a ready VM for warm starts, or show the saved ones (warm save | warm status)
   version    print the version
   help       this text (also: dinv <command> --help)
 `;
@@ -85,6 +87,23 @@ export async function main(argv: string[]): Promise<number> {
         process.stderr.write(`dinv ${command}: ${failure.message}\n`);
         return failure.code;
       }
+    }
+    case "warm": {
+      const sub = rest[0];
+      if (wantsHelp || (sub !== "save" && sub !== "status")) {
+        process[wantsHelp ? "stdout" : "stderr"].write(WARM_HELP);
+        return wantsHelp ? 0 : 2;
+      }
+      let log;
+      try {
+        log = createLogger(parseLogEnv(process.env));
+      } catch (err) {
+        if (!(err instanceof ConfigError)) throw err;
+        process.stderr.write(`dinv warm: ${err.message}\n`);
+        return 2;
+      }
+      if (sub === "save") return warmSave(process.env, log, defaultGuestDir());
+      return warmStatus(process.env, log, defaultGuestDir(), rest.includes("--json"), process.stdout);
     }
     case "version":
     case "--version":

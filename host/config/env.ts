@@ -47,6 +47,8 @@ export const ALLOWED: Record<string, string> = {
   DINV_LOG_FORMAT: "json or pretty (default: pretty on a terminal, json otherwise; the image sets pretty)",
   DINV_9P_SECURITY: "mapped or none: how 9p shares keep the guest's owners and modes (default mapped: in xattrs, files on the launcher side are 0644/0755 and owned by the launcher's user, so the guest can plant no setuid binary or device node; none, the original's: passed through, trusting the guest)",
   DINV_DOCKERD_CONFIG: `a JSON object of daemon.json keys, without the keys dinv sets itself (${reservedDaemonKeys().join(", ")}) (default {})`,
+  DINV_WARM_START: "auto or off: restore a saved, ready VM instead of booting when DINV_WARM_DIR holds one of this shape, and save one after a cold boot (default auto)",
+  DINV_WARM_DIR: "an absolute directory for saved VM states; warm starts happen only when it exists, e.g. as a volume (default /var/cache/dinv)",
   DINV_REGISTRY_MIRRORS: "';'-separated http(s):// URLs of registry mirrors (default none)",
   DINV_INSECURE_REGISTRIES: "';'-separated registries (host[:port] or CIDR) dockerd may reach without TLS (default none)",
 };
@@ -208,6 +210,8 @@ export function envSchema(defaults: { guestDir: string }) {
       DINV_LOG_FORMAT: text("").pipe(z.enum(["", "json", "pretty"], { message: "unknown log format" })),
       DINV_9P_SECURITY: text("mapped").pipe(z.enum(["mapped", "none"], { message: "must be mapped or none" })),
       DINV_DOCKERD_CONFIG: daemonJson,
+      DINV_WARM_START: text("auto").pipe(z.enum(["auto", "off"], { message: "must be auto or off" })),
+      DINV_WARM_DIR: dir("/var/cache/dinv"),
       DINV_REGISTRY_MIRRORS: list((u) => /^https?:\/\/[^\s/]+(\/\S*)?$/.test(u), "an http:// or https:// URL"),
       DINV_INSECURE_REGISTRIES: list((r) => /^[A-Za-z0-9.-]+(:\d{1,5})?$|^\d+\.\d+\.\d+\.\d+\/\d+$/.test(r), "a host[:port] or a CIDR"),
       DINV_BIP: text(DEFAULT_BIP).transform((s, ctx) => {
@@ -236,6 +240,8 @@ export function envSchema(defaults: { guestDir: string }) {
         ["DINV_VOLUME_DIR", env.DINV_VOLUME_DIR],
         ["DINV_RUN_DIR", env.DINV_RUN_DIR],
         ["DOCKER_TLS_CERTDIR", env.DOCKER_TLS_CERTDIR],
+        // A guest that could write saved states would run its own RAM in later runs.
+        ["DINV_WARM_DIR", env.DINV_WARM_START === "auto" ? env.DINV_WARM_DIR : undefined],
       ];
       for (const mount of env.DINV_MOUNTS) {
         const hit = guarded.find(([, dir]) => dir !== undefined && overlaps(mount, dir));
@@ -274,6 +280,7 @@ export function envSchema(defaults: { guestDir: string }) {
       control: { gid: env.DINV_CONTROL_GID, tcpPort: env.DINV_CONTROL_PORT },
       publish: { mode: env.DINV_PUBLISH, ports: env.DINV_PUBLISH_PORTS },
       log: { level: env.DINV_LOG_LEVEL, format: env.DINV_LOG_FORMAT || undefined },
+      warm: { mode: env.DINV_WARM_START, dir: env.DINV_WARM_DIR },
       daemonConfig: {
         ...env.DINV_DOCKERD_CONFIG,
         ...(env.DINV_REGISTRY_MIRRORS.length ? { "registry-mirrors": env.DINV_REGISTRY_MIRRORS } : {}),

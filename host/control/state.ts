@@ -10,6 +10,8 @@ import type { PublishStatus } from "../publish/publisher.js";
 type HostError = DinvState["errors"][number];
 
 export interface StateInputs {
+  /** launcher-side work before a ready guest may be announced (a warm state being saved) */
+  holding?: boolean;
   stopping: boolean;
   stopped: boolean;
   /** host-detected problems in force, by what they are about (e.g. "agent-channel") */
@@ -23,6 +25,7 @@ export function derivePhase(inputs: StateInputs): ControlPhase {
   if (inputs.stopping) return "stopping";
   if (inputs.hostErrors.size > 0) return "degraded";
   if (!inputs.guest) return "booting";
+  if (inputs.holding && inputs.guest.state.phase === "ready") return "booting";
   return inputs.guest.state.phase;
 }
 
@@ -33,6 +36,7 @@ export class LauncherState {
   private readonly inputs: StateInputs = { stopping: false, stopped: false, hostErrors: new Map(), guest: null };
   private readonly listeners = new Set<(state: DinvState) => void>();
   private published: PublishStatus = { forwards: [], refused: [] };
+  private warm: DinvState["warm"];
 
   constructor(
     private readonly config: HostConfig,
@@ -64,6 +68,16 @@ export class LauncherState {
 
   setPublished(status: PublishStatus): void {
     this.published = status;
+    this.changed();
+  }
+
+  setHolding(holding: boolean): void {
+    this.inputs.holding = holding;
+    this.changed();
+  }
+
+  setWarm(warm: NonNullable<DinvState["warm"]>): void {
+    this.warm = warm;
     this.changed();
   }
 
@@ -109,6 +123,7 @@ export class LauncherState {
       errors: [...inputs.hostErrors.values(), ...guestErrors],
       ...(this.timeline ? { timeline: this.timeline } : {}),
       guest,
+      ...(this.warm ? { warm: this.warm } : {}),
     };
   }
 

@@ -5,6 +5,7 @@ import { formatSize } from "../config/size.js";
 import type { HostConfig } from "../config/env.js";
 import { forwardsOf, slirpHostfwd } from "../net/forwards.js";
 import type { QemuFeatures } from "./version.js";
+import { incomingUri } from "../warm/uri.js";
 
 export interface QemuPlan {
   accel: "kvm" | "tcg";
@@ -32,6 +33,13 @@ export interface QemuPlan {
   net?: { kind: "slirp" } | { kind: "passt"; socket: string };
   /** how shares reach the guest; virtiofs needs each share's virtiofsd socket */
   shareFs?: { kind: "9p" } | { kind: "virtiofs"; sockets: string[] };
+  /** a saved VM state to restore instead of booting (a warm start); the VM then waits paused */
+  incoming?: string;
+  /**
+   * leave out the docker API's SLIRP forward: the launcher adds it once the guest may be reached
+   * (after a warm state was saved from it, or after a restored guest was renewed)
+   */
+  withholdDockerForward?: boolean;
 }
 
 /** The -netdev id of the guest network (SLIRP's forwards are added to it at run time by this id). */
@@ -124,7 +132,9 @@ export function buildQemuArgs(config: HostConfig, plan: QemuPlan): string[] {
     // passt listens; QEMU 7.2 connects once, at start (passt holds the port forwards).
     push("-netdev", `stream,id=${NETDEV_ID},server=off,addr.type=unix,addr.path=${qemuEscape(plan.net.socket)}`);
   } else {
-    push("-netdev", [`user,id=${NETDEV_ID}`, ...forwardsOf(config).map(slirpHostfwd)].join(","));
+    // The docker API's forward comes first in forwardsOf.
+    const forwards = forwardsOf(config).slice(plan.withholdDockerForward ? 1 : 0);
+    push("-netdev", [`user,id=${NETDEV_ID}`, ...forwards.map(slirpHostfwd)].join(","));
   }
   push("-device", `${dev("net")},netdev=${NETDEV_ID}`);
 
@@ -153,5 +163,6 @@ export function buildQemuArgs(config: HostConfig, plan: QemuPlan): string[] {
     push("-chardev", `socket,id=qmpev,path=${qemuEscape(plan.qmpEventsSocket)},server=on,wait=off`);
     push("-mon", "chardev=qmpev,mode=control");
   }
+  if (plan.incoming) push("-incoming", incomingUri(plan.incoming));
   return args;
 }

@@ -84,6 +84,17 @@ export const DinvStateSchema = z.object({
   timeline: z.record(z.string(), z.number()).optional(),
   /** the guest's last snapshot, verbatim */
   guest: StatusSnapshotSchema.nullable(),
+  /** how this run started: restored from a saved VM state (warm) or booted (cold), and why */
+  warm: z.object({
+    /** warm: restored; cold: booted */
+    start: z.enum(["warm", "cold"]),
+    /** why a cold boot (no state, a mismatch named, a failed restore), or what the restore did */
+    reason: z.string().max(1000),
+    /** QEMU start to the restored VM loaded and paused, ms (warm only) */
+    loadMs: z.number().nonnegative().optional(),
+    /** whether this run saved a state for later runs, and where, or why not */
+    saved: z.string().max(1000).optional(),
+  }).optional(),
 });
 export type DinvState = z.infer<typeof DinvStateSchema>;
 

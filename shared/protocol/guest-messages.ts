@@ -16,6 +16,8 @@ export const HelloSchema = z.object({
   uptimeMs: z.number().nonnegative(),
   /** guest uptime when the init script started, milliseconds since kernel start */
   initStartedMs: z.number().nonnegative().optional(),
+  /** after a renew: what the agent did to make the restored guest its own, or why it could not */
+  renewed: z.object({ ok: z.boolean(), detail: boundedText(1000) }).optional(),
 });
 
 export const LogSchema = z.object({

@@ -19,5 +19,21 @@ export const ShutdownSchema = z.object({
   timeoutSeconds: z.number().int().min(0).max(3600),
 });
 
-export const HostMessageSchema = z.discriminatedUnion("type", [ConfigMessageSchema, StatusRequestSchema, ShutdownSchema]);
+const id = z.number().int().min(0).max(4294967294);
+
+/** After a warm start (the VM restored from a saved state): make this copy of the guest its own. */
+export const RenewSchema = z.object({
+  type: z.literal("renew"),
+  /** host wall clock when sent, milliseconds since the Unix epoch */
+  unixTimeMs: z.number().int().positive(),
+  /** fresh host entropy for the guest's random pool: base64 of 64 bytes */
+  entropy: z.string().regex(/^[A-Za-z0-9+/]{86}==$/),
+  /** owner uid of /var/run/docker.sock in this run */
+  sockUid: id,
+  /** owner gid of /var/run/docker.sock in this run */
+  sockGid: id,
+});
+
+export const HostMessageSchema = z.discriminatedUnion("type", [ConfigMessageSchema, StatusRequestSchema, ShutdownSchema, RenewSchema]);
+export type Renew = z.infer<typeof RenewSchema>;
 export type HostMessage = z.infer<typeof HostMessageSchema>;

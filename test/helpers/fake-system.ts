@@ -101,6 +101,15 @@ export class FakeSystem implements GuestSystem {
     this.relayed = ports.filter((p) => p.scope === "loopback");
     return [];
   }
+  renewals: { unixTimeMs: number; sockUid: number; sockGid: number }[] = [];
+  renewFails: string | undefined;
+  async renew(r: { entropy: Buffer; unixTimeMs: number; sockUid: number; sockGid: number }): Promise<{ bootId: string; detail: string }> {
+    this.calls.push("renew");
+    if (this.renewFails) throw new Error(this.renewFails);
+    this.renewals.push({ unixTimeMs: r.unixTimeMs, sockUid: r.sockUid, sockGid: r.sockGid });
+    return { bootId: `renewed-${this.renewals.length}-${r.entropy.subarray(0, 4).toString("hex")}`, detail: "renewed" };
+  }
+
   async powerOff(): Promise<void> {
     this.calls.push("poweroff");
     this.poweredOff = true;

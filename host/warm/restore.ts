@@ -1,0 +1,70 @@
+// A warm start: QEMU restores the saved VM (paused), the launcher hands the guest its renewal
+// (entropy, clock, socket owner) and only then lets it run, and waits for the renewed hello.
+// Any failure ends this QEMU and returns the reason: the caller boots cold instead.
+
+import { randomBytes } from "node:crypto";
+import type { Renew } from "../../shared/protocol/host-messages.js";
+import type { Logger } from "../log.js";
+import { qmpCommand } from "../qemu/qmp.js";
+import { startQemu, type QemuProcess } from "../qemu/process.js";
+import { waitMigration, waitQmp } from "./migrate.js";
+
+export interface RestoreOptions {
+  qemuBinary: string;
+  args: string[];
+  qmpSocket: string;
+  log: Logger;
+  /** the renewal goes to the guest first; resolves with its answer */
+  renew: (message: Renew) => Promise<{ ok: boolean; detail: string }>;
+  sockOwner: { uid: number; gid: number };
+  /** each QEMU started (monitor, stop controller) */
+  onStart: (qemu: QemuProcess) => void;
+  onConsole: (line: string) => void;
+  signal: AbortSignal;
+  /** how long the restored guest may take to answer the renewal, ms */
+  renewTimeoutMs?: number;
+}
+
+export type RestoreResult =
+  | { ok: true; qemu: QemuProcess; loadMs: number; renewMs: number; detail: string }
+  | { ok: false; reason: string; stopped?: true };
+
+export async function restoreVm(o: RestoreOptions): Promise<RestoreResult> {
+  o.log.info("starting QEMU to restore the saved VM");
+  o.log.debug({ args: o.args }, "qemu command line");
+  const qemu = startQemu(o.qemuBinary, o.args, o.onConsole, (line) => o.log.warn({ src: "qemu" }, line));
+  o.onStart(qemu);
+  const exited = qemu.exited.then((e) => {
+    throw new Error(`QEMU exited (${e.exitCode ?? e.signal}) while restoring`);
+  });
+  const step = <T>(p: Promise<T>) => Promise.race([p, exited]);
+  try {
+    await step(waitQmp(o.qmpSocket, o.signal));
+    await step(waitMigration(o.qmpSocket, o.signal));
+    const loadMs = Date.now() - qemu.startedAt;
+    const renewing = o.renew({
+      type: "renew",
+      unixTimeMs: Date.now(),
+      entropy: randomBytes(64).toString("base64"),
+      sockUid: o.sockOwner.uid,
+      sockGid: o.sockOwner.gid,
+    });
+    const resumed = Date.now();
+    // The state was saved paused, so the restored VM waits for this; the renew is queued before it.
+    await step(qmpCommand(o.qmpSocket, "cont"));
+    const timeoutMs = o.renewTimeoutMs ?? 30_000;
+    const answer = await step(Promise.race([
+      renewing,
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`the restored guest did not answer its renewal within ${timeoutMs / 1000} s`)), timeoutMs).unref()),
+    ]));
+    if (!answer.ok) throw new Error(`the restored guest could not be renewed: ${answer.detail}`);
+    return { ok: true, qemu, loadMs, renewMs: Date.now() - resumed, detail: answer.detail };
+  } catch (err) {
+    qemu.kill("SIGKILL");
+    await qemu.exited;
+    if (o.signal.aborted) return { ok: false, reason: "stopped while restoring", stopped: true };
+    return { ok: false, reason: (err as Error).message };
+  } finally {
+    void exited.catch(() => undefined);
+  }
+}
