@@ -86,8 +86,8 @@ bash "$here/lib/modules.sh" "$kdir/modules" "$release" "$here/modules-root.txt" 
 cp -a "$here/rootfs/." "$root/"
 cp "$agent" "$root/usr/lib/dinv/dinv-agent.js"
 cp "$constants" "$root/usr/lib/dinv/constants.sh"
-# The agent reseeds the kernel CRNG with it after a warm start (it needs two ioctls Node lacks).
-cc -Os -s -Wall -Werror -o "$root/usr/lib/dinv/dinv-reseed" "$here/tools/reseed.c"
+# The agent renews a restored guest with it (a warm start: two ioctls Node lacks, the clock, ids).
+cc -Os -s -Wall -Werror -o "$root/usr/lib/dinv/dinv-renew" "$here/tools/renew.c"
 bash "$here/lib/agent-snapshot.sh" "$root"
 mkdir -p "$root/var/lib/docker" "$root/etc/docker" "$root/run" "$root/run/lock"
 echo dinv > "$root/etc/hostname"

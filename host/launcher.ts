@@ -7,7 +7,7 @@ import { listenAgent } from "./agent/channel.js";
 import { bootInitrd } from "./boot/initrd.js";
 import { extractVmlinux, KernelError } from "./boot/vmlinux.js";
 import { GuestSession } from "./agent/session.js";
-import { bootTimeline } from "./agent/timeline.js";
+import { bootTimeline, warmTimeline } from "./agent/timeline.js";
 import { LauncherState } from "./control/state.js";
 import { startControlServer } from "./control/server.js";
 import { DiskError, ensureDisk } from "./disk/images.js";
@@ -30,14 +30,7 @@ import { runCommand } from "./vm/command.js";
 import { prepareLaunch } from "./vm/prepare.js";
 import { VmMonitor } from "./vm/monitor.js";
 import { PROTOCOL_VERSION } from "../shared/constants.js";
-import { existsSync } from "node:fs";
-import { hmpCommand } from "./qemu/qmp.js";
-import { forwardsOf } from "./net/forwards.js";
-import { NETDEV_ID } from "./qemu/args.js";
-import { verifyState, warmPlanForRun, type WarmPlan } from "./warm/plan.js";
-import { restoreVm } from "./warm/restore.js";
-import { saveWarmState } from "./warm/save.js";
-import { copyVerified, WARM_FILES } from "./warm/store.js";
+import { WarmStart } from "./warm/warm-start.js";
 
 /** Exit codes of `dinv run`. */
 export const EXIT = { ok: 0, failed: 1, config: 2, forced: 3 } as const;
@@ -89,9 +82,9 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
     shareFs: shareFs === "virtiofs" ? { kind: "virtiofs", sockets: virtiofsSockets } : { kind: "9p" },
     net,
     ...(pre.tscKhz ? { tscKhz: pre.tscKhz } : {}),
-    ...(withholdDockerForward ? { withholdDockerForward: true } : {}),
+    ...(warm?.withholdForward ? { withholdDockerForward: true } : {}),
   });
-  let withholdDockerForward = false;
+  let warm: WarmStart | undefined;
   try {
     buildQemuArgs(config, plan("tcg")); // reject an impossible plan before touching any file
   } catch (err) {
@@ -123,35 +116,15 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
     : Promise.resolve(undefined);
   // A warm start: restore a saved VM when one of this shape exists and this run has no docker disk yet.
   const dockerDisk = plan("tcg").dockerDisk;
-  let warm: WarmPlan = await warmPlanForRun({
-    config,
-    guest: guestConfigFor(config, undefined, "9p", config.net),
-    accel: choice.accel === "kvm" ? "kvm" : "tcg",
-    qemu: pre.qemu!,
-    ...(pre.tscKhz ? { tscKhz: pre.tscKhz } : {}),
-    guestFiles: [pre.guest.kernel, pre.guest.initrd, pre.guest.rootImage],
-    dockerDiskExists: existsSync(dockerDisk),
-    ...(options.warmSaveOnly ? { forceSave: true } : {}),
-  });
-  if (options.warmSaveOnly && !(warm.kind === "cold" && warm.save)) {
+  const warmPrepared = await WarmStart.prepare({ config, pre, accel: choice.accel === "kvm" ? "kvm" : "tcg", dockerDisk, log, ...(options.warmSaveOnly ? { saveOnly: { ...(options.command?.length ? { command: options.command } : {}) } } : {}) });
+  if ("refused" in warmPrepared) {
     await extracted;
     await runDir.release();
-    log.error(`dinv warm save: cannot save a warm state: ${warm.kind === "cold" ? warm.reason : "unexpected"}`);
+    log.error(warmPrepared.refused);
     return EXIT.config;
   }
-  if (warm.kind === "restore") {
-    const statePath = join(warm.dir, WARM_FILES.state);
-    const bad = await verifyState(statePath, warm.meta).catch((err: Error) => err.message);
-    if (!bad) await mkdir(config.dockerDir, { recursive: true });
-    const copied = bad ?? await copyVerified(join(warm.dir, WARM_FILES.disk), dockerDisk, warm.meta.disk).then(() => undefined, (err: Error) => err.message);
-    if (copied) {
-      log.warn(`warm start: booting cold: ${copied}`);
-      warm = { kind: "cold", shape: warm.shape, reason: copied, save: false };
-    }
-  } else if (config.warm.mode === "auto" || options.warmSaveOnly) {
-    log.info(`warm start: booting cold: ${warm.reason}${warm.save ? "; a warm state is saved once the guest is ready" : ""}`);
-  }
-  withholdDockerForward = warm.kind === "restore" || warm.save;
+  warm = warmPrepared;
+  const warmStart = warm;
   try {
     await mkdir(config.dockerDir, { recursive: true });
     const docker = await ensureDisk(plan("tcg").dockerDisk, config.dockerSizeBytes, "DINV_DOCKER_SIZE");
@@ -224,7 +197,11 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
   session.onstatus = (status) => {
     if (status.state.phase === "stopped") markGuestStopped();
     state.setHostError("agent", undefined);
-    const timeline = qemu && session.hello ? bootTimeline(qemu.startedAt, session.hello.receivedAt, session.hello, status) : undefined;
+    const timeline = !qemu || !session.hello
+      ? undefined
+      : warmStart.info?.start === "warm"
+        ? warmTimeline(qemu.startedAt, warmStart.info.loadMs ?? 0, session.hello.receivedAt, status.state.phase === "ready" ? Date.now() : undefined)
+        : bootTimeline(qemu.startedAt, session.hello.receivedAt, session.hello, status);
     state.setGuest(status, timeline);
     const phase = status.state.phase;
     if (phase === lastPhase) return;
@@ -232,7 +209,7 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
     // A guest flipping its phase causes log lines: they spend its byte budget too (never the actions).
     const loud = session.budget.take(256).allowed;
     if (phase === "ready" && qemu) {
-      if (withholdDockerForward) releaseDockerForward();
+      if (warmStart.withholdForward) warmStart.ready();
       else announceReady(loud);
     } else if (status.state.phase === "degraded") {
       if (loud) for (const e of status.state.errors) if (session.budget.take(e.message.length).allowed) log.error({ step: e.step, hint: e.hint }, `guest degraded: ${e.message}`);
@@ -249,51 +226,10 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
   const announceReady = (loud = true) => {
     const status = session.status;
     if (!qemu || status?.state.phase !== "ready") return;
-    const how = warmInfo?.start === "warm" ? `${accel}, warm start` : accel;
+    const how = warmStart.info?.start === "warm" ? `${accel}, warm start` : accel;
     if (loud) log.info({ timeline: state.snapshot().timeline, accel }, `dinv ready: dockerd ${status.dockerVersion ?? "?"} answers at ${state.snapshot().dockerHost} after ${((Date.now() - qemu.startedAt) / 1000).toFixed(1)} s (${how})`);
     if (options.command?.length && commandExit === undefined) startCommand(options.command);
   };
-  // The docker API's forward is withheld while a warm state is saved (nothing from outside may be
-  // in it) or until a restored guest is renewed; added here, then the guest is announced ready.
-  let releasing: Promise<void> | undefined;
-  const warmAbort = new AbortController();
-  let warmInfo: { start: "warm" | "cold"; reason: string; loadMs?: number; saved?: string } | undefined;
-  const releaseDockerForward = () => {
-    releasing ??= (async () => {
-      if (warm.kind === "cold" && warm.save && !stopper.requested) {
-        const saved = await saveWarmState({
-          qmpSocket: plan(accel).qmpSocket,
-          dockerDisk,
-          warmDir: config.warm.dir,
-          shape: warm.shape!,
-          ...(session.status?.dockerVersion ? { dockerVersion: session.status.dockerVersion } : {}),
-          signal: warmAbort.signal,
-        });
-        const said = saved.ok
-          ? `${saved.kept ? "saved" : "already saved by another run"} in ${saved.dir} (${Math.round(saved.stateBytes / 2 ** 20)} MiB state, ${Math.round(saved.diskBytes / 2 ** 20)} MiB disk; the VM paused ${saved.pauseMs} ms)`
-          : `not saved: ${saved.reason}`;
-        log[saved.ok ? "info" : "warn"](`warm state ${said}`);
-        warmInfo = { ...(warmInfo ?? { start: "cold", reason: warm.kind === "cold" ? warm.reason : "" }), saved: said };
-        state.setWarm(warmInfo);
-        if (options.warmSaveOnly) {
-          commandExit ??= saved.ok ? EXIT.ok : EXIT.failed;
-          stop("dinv warm save: done");
-          return;
-        }
-      }
-      if (stopper.requested) return;
-      const f = forwardsOf(config)[0]!;
-      const out = (await hmpCommand(plan(accel).qmpSocket, `hostfwd_add ${NETDEV_ID} ${f.proto}:${f.bind}:${f.hostPort}-:${f.guestPort}`).catch((err: Error) => err.message)).trim();
-      if (out) {
-        state.setHostError("forward", { message: `cannot forward the docker API to ${f.bind}:${f.hostPort}: ${out}`, hint: "is the port in use on the launcher side? set DINV_DOCKER_PORT" });
-        return;
-      }
-      withholdDockerForward = false;
-      state.setHolding(false);
-      announceReady();
-    })();
-  };
-
   let commandExit: number | undefined;
   let commandStarted = false;
   const startCommand = (argv: string[]) => {
@@ -308,14 +244,20 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
   let mismatch = false;
   const stopper = new StopController(log, options.timings?.helloWaitMs);
   stopper.onrequested = () => {
-    warmAbort.abort();
+    warmStart.cancel();
     state.setStopping();
   };
-  if (withholdDockerForward) state.setHolding(true);
-  if (warm.kind === "cold" && (config.warm.mode === "auto" || options.warmSaveOnly)) {
-    warmInfo = { start: "cold", reason: warm.reason };
-    state.setWarm(warmInfo);
-  }
+  warmStart.attach({
+    state,
+    session,
+    log,
+    qmpSocket: () => plan(accel).qmpSocket,
+    stopping: () => stopper.requested,
+    stop: (why) => stop(why),
+    runCommand: (argv) => new Promise((resolve) => runCommand(argv, state.snapshot(), log, (code) => resolve(code))),
+    setExit: (code) => (commandExit ??= code),
+    announce: () => announceReady(),
+  });
   const stop = (reason: string, timeoutSeconds = config.shutdownTimeoutSeconds) => stopper.request(reason, timeoutSeconds);
   const onSignal = (signal: NodeJS.Signals) => stop(`received ${signal}`);
   process.on("SIGINT", onSignal);
@@ -374,39 +316,11 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
     }
   };
   let booted: Awaited<ReturnType<typeof bootWithWatchdog>> | undefined;
-  if (warm.kind === "restore") {
-    const restoring = warm;
-    const restored = await restoreVm({
-      qemuBinary,
-      args: buildQemuArgs(config, { ...plan(accel), incoming: join(restoring.dir, WARM_FILES.state) }),
-      qmpSocket: plan(accel).qmpSocket,
-      log,
-      renew: (message) => new Promise((resolve) => {
-        session.onrenewed = resolve;
-        session.expectRenewal(message);
-      }),
-      sockOwner: config.dockerSock,
-      // Nothing of a restored guest's boot is printed again; its init never runs, so nothing to wait for.
-      onStart: (q) => onStart(q, accel, () => false),
-      onConsole: (line) => {
-        if (session.budget.take(line.length).allowed) log.info({ src: "console" }, line);
-      },
-      signal: warmAbort.signal,
-    });
-    if (restored.ok) {
-      booted = { ok: true, qemu: restored.qemu, accel };
-      warmInfo = { start: "warm", reason: `restored from ${restoring.dir} (saved ${restoring.meta.savedAt}); ${restored.detail}`, loadMs: restored.loadMs };
-      state.setWarm(warmInfo);
-      log.info(`warm start: the saved VM was loaded ${restored.loadMs} ms after QEMU started and renewed in ${restored.renewMs} ms`);
-    } else if (restored.stopped) {
-      booted = { ok: false, reason: restored.reason, stopped: true };
-    } else {
-      session.cancelRenewal();
-      log.warn(`warm start: booting cold: ${restored.reason}`);
-      warm = { kind: "cold", shape: warm.shape, reason: restored.reason, save: false };
-      warmInfo = { start: "cold", reason: restored.reason };
-      state.setWarm(warmInfo);
-    }
+  if (warmStart.restoring) {
+    // Nothing of a restored guest's boot is printed again; its init never runs, so nothing to wait for.
+    const restored = await warmStart.restore(qemuBinary, buildQemuArgs(config, { ...plan(accel), incoming: true }), (q) => onStart(q, accel, () => false));
+    if (restored && "qemu" in restored) booted = { ok: true, qemu: restored.qemu, accel };
+    else if (restored) booted = { ok: false, reason: "stopped while restoring", stopped: true };
   }
   booted ??= await bootWithWatchdog({
     qemuBinary,

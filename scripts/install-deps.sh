@@ -27,7 +27,7 @@ declare -A need=(
   [ip]=iproute2
   # tests and benchmarks: a real registry for docker pull/push, on loopback
   [docker-registry]=docker-registry
-  # the guest's one C helper (alpine/tools/reseed.c)
+  # the guest's one C helper (alpine/tools/renew.c)
   [cc]=gcc
 )
 missing=()

@@ -13,7 +13,7 @@ import { Dockerd } from "./dockerd.js";
 import { waitEarlyStart } from "./early.js";
 import { run } from "./exec.js";
 import { mountShare, unmountAll } from "./mounts.js";
-import { newBootId, reseedKernel, setClock, writeMachineId } from "./renew.js";
+import { renewGuest } from "./renew.js";
 import { GuestStepError, type EarlyStartResult, type GuestSystem, type LogSink, type PrepResult } from "./types.js";
 
 const RUN_DIR = "/run/dinv";
@@ -105,12 +105,8 @@ export class LinuxSystem implements GuestSystem {
   }
 
   async renew(r: { entropy: Buffer; unixTimeMs: number; sockUid: number; sockGid: number }): Promise<{ bootId: string; detail: string }> {
-    // The pool first: everything after reads from it.
-    reseedKernel(r.entropy);
     const skewMs = Date.now() - r.unixTimeMs;
-    setClock(r.unixTimeMs);
-    writeMachineId();
-    const bootId = newBootId();
+    const bootId = renewGuest(r.entropy, r.unixTimeMs);
     await this.dockerd.setSocketOwner(r.sockUid, r.sockGid);
     return { bootId, detail: `random pool reseeded, clock set (was ${(skewMs / 1000).toFixed(1)} s off), new machine-id, docker.sock owner ${r.sockUid}:${r.sockGid}` };
   }

@@ -35,3 +35,17 @@ export function bootTimeline(qemuStartedAt: number, helloReceivedAt: number, hel
   }
   return timeline;
 }
+
+/** A warm start's phases on the same axis: no kernel or init ran, the saved VM was loaded. */
+export interface WarmTimeline {
+  /** QEMU start to the saved VM loaded (paused), ms */
+  restored: number;
+  /** to the renewed hello arriving, ms */
+  hello: number;
+  /** to the guest announced ready (its docker API forwarded), ms */
+  ready?: number;
+}
+
+export function warmTimeline(qemuStartedAt: number, restoredMs: number, helloReceivedAt: number, readyAt?: number): WarmTimeline {
+  return { restored: restoredMs, hello: helloReceivedAt - qemuStartedAt, ...(readyAt !== undefined ? { ready: readyAt - qemuStartedAt } : {}) };
+}

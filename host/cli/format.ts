@@ -19,8 +19,13 @@ export function summary(state: DinvState): string {
   }
   for (const r of state.refused) lines.push(`  not published: ${r.proto} ${r.port} (${r.container}): ${r.reason}`);
   if (state.mounts.length) lines.push(`  mounts:  ${state.mounts.join(", ")}`);
+  if (state.warm) {
+    lines.push(`  start:   ${state.warm.start}${state.warm.loadMs !== undefined ? ` (loaded in ${seconds(state.warm.loadMs)})` : ""}: ${state.warm.reason}`);
+    if (state.warm.saved) lines.push(`  warm:    ${state.warm.saved}`);
+  }
   if (state.steps.length) {
-    lines.push("  steps:");
+    // After a warm start these are the steps of the boot the saved state came from.
+    lines.push(state.warm?.start === "warm" ? "  steps (of the saved boot):" : "  steps:");
     for (const s of state.steps) {
       const took = s.startedMs !== undefined && s.endedMs !== undefined ? seconds(s.endedMs - s.startedMs) : "";
       lines.push(`    ${s.state.padEnd(7)} ${s.name.padEnd(8)} ${took.padStart(7)}  ${s.detail ?? ""}`.trimEnd());

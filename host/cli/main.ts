@@ -102,7 +102,7 @@ export async function main(argv: string[]): Promise<number> {
         process.stderr.write(`dinv warm: ${err.message}\n`);
         return 2;
       }
-      if (sub === "save") return warmSave(process.env, log, defaultGuestDir());
+      if (sub === "save") return warmSave(process.env, log, defaultGuestDir(), rest[1] === "--" ? rest.slice(2) : rest.slice(1));
       return warmStatus(process.env, log, defaultGuestDir(), rest.includes("--json"), process.stdout);
     }
     case "version":

@@ -11,11 +11,12 @@ import { warmPlanForRun } from "../warm/plan.js";
 import { shapeKey } from "../warm/shape.js";
 import { WarmMetaSchema, WARM_FILES } from "../warm/store.js";
 
-export const WARM_HELP = `Usage: dinv warm save | status [--json]
+export const WARM_HELP = `Usage: dinv warm save [-- COMMAND ARGS...] | status [--json]
 
-  save     boot a VM on a fresh docker disk of its own, save its ready state into DINV_WARM_DIR
+  save     boot a VM on a fresh docker disk of its own, run COMMAND if given (DOCKER_HOST set: docker
+           pull, load or build what every job needs), save its ready state into DINV_WARM_DIR
            (created if missing), stop; later runs of the same shape (DINV_CPUS, DINV_MEMORY, ...)
-           with no docker disk yet restore it instead of booting
+           with no docker disk yet restore it, images included, instead of booting
   status   list the saved states and whether one fits this configuration (the DINV_* variables)
 
 A warm start applies with DINV_WARM_START=auto (the default) when DINV_WARM_DIR exists, the docker
@@ -25,7 +26,7 @@ are unset. DINV_WARM_START=off turns it off.
 
 type Out = { write: (s: string) => unknown };
 
-export async function warmSave(env: Record<string, string | undefined>, log: Logger, guestDir: string): Promise<number> {
+export async function warmSave(env: Record<string, string | undefined>, log: Logger, guestDir: string, command: string[]): Promise<number> {
   const scratch = await mkdtemp(join(tmpdir(), "dinv-warm-"));
   const dockerDir = join(scratch, "docker");
   const { mkdir } = await import("node:fs/promises");
@@ -38,6 +39,7 @@ export async function warmSave(env: Record<string, string | undefined>, log: Log
       log,
       defaultGuestDir: guestDir,
       warmSaveOnly: true,
+      command,
     });
   } finally {
     // Only what this command created: the scratch docker disk (its copy is in the store) and its directories.

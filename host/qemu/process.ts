@@ -22,11 +22,14 @@ export function startQemu(
   args: string[],
   onConsoleLine: (line: string) => void,
   onStderrLine: (line: string) => void,
+  /** an open file QEMU gets as its fd 3 (a saved state for `-incoming fd:3`) */
+  fd3?: number,
 ): QemuProcess {
   const startedAt = Date.now();
   const child = execa(binary, args, {
     reject: false,
-    stdin: "ignore",
+    // execa's types allow a bare fd number only for fds 0-2; at run time it passes it to spawn.
+    stdio: ["ignore", "pipe", "pipe", ...(fd3 !== undefined ? [fd3] : [])] as unknown as ["ignore", "pipe", "pipe"],
     buffer: false,
     // Own process group: a terminal's Ctrl-C must reach only the launcher, which then stops
     // the guest cleanly; QEMU on SIGINT would exit at once.

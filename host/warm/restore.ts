@@ -3,6 +3,7 @@
 // Any failure ends this QEMU and returns the reason: the caller boots cold instead.
 
 import { randomBytes } from "node:crypto";
+import { open } from "node:fs/promises";
 import type { Renew } from "../../shared/protocol/host-messages.js";
 import type { Logger } from "../log.js";
 import { qmpCommand } from "../qemu/qmp.js";
@@ -11,7 +12,12 @@ import { waitMigration, waitQmp } from "./migrate.js";
 
 export interface RestoreOptions {
   qemuBinary: string;
+  /** QEMU's arguments, with -incoming fd:3 */
   args: string[];
+  /** the saved state QEMU reads as its fd 3 */
+  statePath: string;
+  /** the state's digest check, run meanwhile: undefined when it matches, else why not */
+  verified: Promise<string | undefined>;
   qmpSocket: string;
   log: Logger;
   /** the renewal goes to the guest first; resolves with its answer */
@@ -32,7 +38,14 @@ export type RestoreResult =
 export async function restoreVm(o: RestoreOptions): Promise<RestoreResult> {
   o.log.info("starting QEMU to restore the saved VM");
   o.log.debug({ args: o.args }, "qemu command line");
-  const qemu = startQemu(o.qemuBinary, o.args, o.onConsole, (line) => o.log.warn({ src: "qemu" }, line));
+  const state = await open(o.statePath, "r");
+  let qemu: QemuProcess;
+  try {
+    qemu = startQemu(o.qemuBinary, o.args, o.onConsole, (line) => o.log.warn({ src: "qemu" }, line), state.fd);
+  } finally {
+    // QEMU holds its own copy of the descriptor.
+    await state.close();
+  }
   o.onStart(qemu);
   const exited = qemu.exited.then((e) => {
     throw new Error(`QEMU exited (${e.exitCode ?? e.signal}) while restoring`);
@@ -41,6 +54,9 @@ export async function restoreVm(o: RestoreOptions): Promise<RestoreResult> {
   try {
     await step(waitQmp(o.qmpSocket, o.signal));
     await step(waitMigration(o.qmpSocket, o.signal));
+    // A corrupted state can load without error: the guest never runs unless the digest matches.
+    const bad = await step(o.verified);
+    if (bad) throw new Error(bad);
     const loadMs = Date.now() - qemu.startedAt;
     const renewing = o.renew({
       type: "renew",

@@ -1,0 +1,211 @@
+// One run's warm start, owned by one object: the plan (restore, save after a cold boot, neither),
+// the docker disk made from a saved base, the restore itself with its fall-back to a cold boot, and
+// the docker API forward, withheld until a saved state is written or a restored guest is renewed.
+
+import { mkdir } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import type { DinvState } from "../../shared/protocol/control.js";
+import type { GuestSession } from "../agent/session.js";
+import type { HostConfig } from "../config/env.js";
+import type { LauncherState } from "../control/state.js";
+import { guestConfigFor } from "../guest-config.js";
+import type { Logger } from "../log.js";
+import { forwardsOf } from "../net/forwards.js";
+import type { Preflight } from "../preflight.js";
+import { NETDEV_ID } from "../qemu/args.js";
+import type { QemuProcess } from "../qemu/process.js";
+import { hmpCommand } from "../qemu/qmp.js";
+import { verifyState, warmPlanForRun, type WarmPlan } from "./plan.js";
+import { restoreVm } from "./restore.js";
+import { saveWarmState } from "./save.js";
+import { copyVerified, WARM_FILES } from "./store.js";
+
+export type WarmInfo = NonNullable<DinvState["warm"]>;
+
+export interface WarmHooks {
+  state: LauncherState;
+  session: GuestSession;
+  log: Logger;
+  qmpSocket: () => string;
+  stopping: () => boolean;
+  stop: (why: string) => void;
+  /** run the user's command with DOCKER_HOST set; resolves with its exit code */
+  runCommand: (argv: string[]) => Promise<number>;
+  /** the launcher's exit code, once decided here (`dinv warm save`) */
+  setExit: (code: number) => void;
+  /** the guest is ready and reachable: say so, start a `dinv run COMMAND` */
+  announce: () => void;
+}
+
+export class WarmStart {
+  /** the docker API's forward is not on QEMU's command line (added once allowed) */
+  withholdForward: boolean;
+  info: WarmInfo | undefined;
+  private forwardAdded = false;
+  private releasing: Promise<void> | undefined;
+  private readonly abort = new AbortController();
+  private stateVerified: Promise<string | undefined> = Promise.resolve(undefined);
+
+  private constructor(
+    private plan: WarmPlan,
+    private readonly config: HostConfig,
+    private readonly dockerDisk: string,
+    private readonly saveOnly: { command?: string[] } | undefined,
+  ) {
+    this.withholdForward = plan.kind === "restore" || plan.save;
+  }
+
+  /** Decide, and for a restore make the docker disk from the saved base; refuses `dinv warm save` where it cannot save. */
+  static async prepare(o: {
+    config: HostConfig;
+    pre: Preflight;
+    accel: "kvm" | "tcg";
+    dockerDisk: string;
+    log: Logger;
+    saveOnly?: { command?: string[] };
+  }): Promise<WarmStart | { refused: string }> {
+    const { config, pre, log } = o;
+    const plan = await warmPlanForRun({
+      config,
+      guest: guestConfigFor(config, undefined, "9p", config.net),
+      accel: o.accel,
+      qemu: pre.qemu!,
+      ...(pre.tscKhz ? { tscKhz: pre.tscKhz } : {}),
+      guestFiles: [pre.guest.kernel, pre.guest.initrd, pre.guest.rootImage],
+      dockerDiskExists: existsSync(o.dockerDisk),
+      ...(o.saveOnly ? { forceSave: true } : {}),
+    });
+    if (o.saveOnly && !(plan.kind === "cold" && plan.save)) return { refused: `dinv warm save: cannot save a warm state: ${plan.kind === "cold" ? plan.reason : "a state would be restored"}` };
+    const warm = new WarmStart(plan, config, o.dockerDisk, o.saveOnly);
+    if (plan.kind === "restore") {
+      // The state's digest is checked while QEMU reads it (the restored VM waits paused for the verdict).
+      warm.stateVerified = verifyState(join(plan.dir, WARM_FILES.state), plan.meta).catch((err: Error) => err.message);
+      await mkdir(config.dockerDir, { recursive: true });
+      const bad = await copyVerified(join(plan.dir, WARM_FILES.disk), o.dockerDisk, plan.meta.disk).then(() => undefined, (err: Error) => err.message);
+      if (bad) warm.fallBack(bad, log);
+    } else if (config.warm.mode === "auto" || o.saveOnly) {
+      log.info(`warm start: booting cold: ${plan.reason}${plan.save ? "; a warm state is saved once the guest is ready" : ""}`);
+      warm.info = { start: "cold", reason: plan.reason };
+    }
+    return warm;
+  }
+
+  get restoring(): boolean {
+    return this.plan.kind === "restore";
+  }
+
+  /** Publish the warm facts; a stop cancels a save or restore in progress. */
+  attach(h: WarmHooks): void {
+    this.hooks = h;
+    if (this.withholdForward) h.state.setHolding(true);
+    if (this.info) h.state.setWarm(this.info);
+  }
+
+  cancel(): void {
+    this.abort.abort();
+  }
+
+  private hooks: WarmHooks | undefined;
+
+  /** A restore with these QEMU arguments (-incoming fd:3); undefined: boot cold (the reason is logged). */
+  async restore(qemuBinary: string, args: string[], onStart: (q: QemuProcess) => void): Promise<{ qemu: QemuProcess } | { stopped: true } | undefined> {
+    const h = this.hooks!;
+    if (this.plan.kind !== "restore") return undefined;
+    const plan = this.plan;
+    const restored = await restoreVm({
+      qemuBinary,
+      args,
+      statePath: join(plan.dir, WARM_FILES.state),
+      verified: this.stateVerified,
+      qmpSocket: h.qmpSocket(),
+      log: h.log,
+      renew: (message) => new Promise((resolve) => {
+        h.session.onrenewed = resolve;
+        h.session.expectRenewal(message);
+      }),
+      sockOwner: this.config.dockerSock,
+      onStart,
+      onConsole: (line) => {
+        if (h.session.budget.take(line.length).allowed) h.log.info({ src: "console" }, line);
+      },
+      signal: this.abort.signal,
+    });
+    if (restored.ok) {
+      this.info = { start: "warm", reason: `restored from ${plan.dir} (saved ${plan.meta.savedAt}); ${restored.detail}`, loadMs: restored.loadMs };
+      h.state.setWarm(this.info);
+      h.log.info(`warm start: the saved VM was loaded ${restored.loadMs} ms after QEMU started and renewed in ${restored.renewMs} ms`);
+      return { qemu: restored.qemu };
+    }
+    if (restored.stopped) return { stopped: true };
+    h.session.cancelRenewal();
+    this.fallBack(restored.reason, h.log);
+    return undefined;
+  }
+
+  /** The restore cannot happen: a cold boot, on the docker disk made from the base if there is one. */
+  private fallBack(reason: string, log: Logger): void {
+    log.warn(`warm start: booting cold: ${reason}`);
+    this.plan = { kind: "cold", shape: this.plan.shape, reason, save: false };
+    this.info = { start: "cold", reason };
+    this.hooks?.state.setWarm(this.info);
+  }
+
+  /** The guest says it is ready: announce it, or first save its state / add the withheld forward. */
+  ready(): void {
+    const h = this.hooks!;
+    if (!this.withholdForward) return h.announce();
+    this.releasing ??= this.release(h);
+  }
+
+  private async release(h: WarmHooks): Promise<void> {
+    // `dinv warm save -- COMMAND`: the command (docker pull, load, build) goes into the saved state.
+    if (this.saveOnly?.command?.length) {
+      if (!(await this.addForward(h))) return;
+      const code = await h.runCommand(this.saveOnly.command);
+      if (code !== 0) {
+        h.setExit(code);
+        h.stop(`the command before the save exited ${code}; nothing saved`);
+        return;
+      }
+    }
+    const plan = this.plan;
+    if (plan.kind === "cold" && plan.save && plan.shape && !h.stopping()) {
+      const saved = await saveWarmState({
+        qmpSocket: h.qmpSocket(),
+        dockerDisk: this.dockerDisk,
+        warmDir: this.config.warm.dir,
+        shape: plan.shape,
+        ...(h.session.status?.dockerVersion ? { dockerVersion: h.session.status.dockerVersion } : {}),
+        signal: this.abort.signal,
+      });
+      const said = saved.ok
+        ? `${saved.kept ? "saved" : "already saved by another run"} in ${saved.dir} (${Math.round(saved.stateBytes / 2 ** 20)} MiB state, ${Math.round(saved.diskBytes / 2 ** 20)} MiB disk; the VM paused ${saved.pauseMs} ms)`
+        : `not saved: ${saved.reason}`;
+      h.log[saved.ok ? "info" : "warn"](`warm state ${said}`);
+      this.info = { ...(this.info ?? { start: "cold", reason: plan.reason }), saved: said };
+      h.state.setWarm(this.info);
+      if (this.saveOnly) {
+        h.setExit(saved.ok ? 0 : 1);
+        h.stop("dinv warm save: done");
+        return;
+      }
+    }
+    if (h.stopping() || !(await this.addForward(h))) return;
+    this.withholdForward = false;
+    h.state.setHolding(false);
+    h.announce();
+  }
+
+  private async addForward(h: WarmHooks): Promise<boolean> {
+    if (this.forwardAdded) return true;
+    const f = forwardsOf(this.config)[0]!;
+    const out = (await hmpCommand(h.qmpSocket(), `hostfwd_add ${NETDEV_ID} ${f.proto}:${f.bind}:${f.hostPort}-:${f.guestPort}`).catch((err: Error) => err.message)).trim();
+    if (out) {
+      h.state.setHostError("forward", { message: `cannot forward the docker API to ${f.bind}:${f.hostPort}: ${out}`, hint: "is the port in use on the launcher side? set DINV_DOCKER_PORT" });
+      return false;
+    }
+    this.forwardAdded = true;
+    return true;
+  }
+}

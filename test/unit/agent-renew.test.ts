@@ -1,0 +1,119 @@
+// A restored guest's renewal, host session and guest agent together over the real codec: the
+// launcher of the new run hears nothing from the saving run's session, the renew goes first, and
+// the renewed hello (a new boot id) starts this run's session.
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import pino from "pino";
+import { Agent } from "../../guest/agent.js";
+import { GuestSession } from "../../host/agent/session.js";
+import { guestConfigFor } from "../../host/guest-config.js";
+import { GuestMessageSchema } from "../../shared/protocol/guest-messages.js";
+import { HostMessageSchema, type Renew } from "../../shared/protocol/host-messages.js";
+import { createMemoryPair } from "../../shared/transport.js";
+import { makeConfig } from "../helpers/make-config.js";
+import { FakeSystem } from "../helpers/fake-system.js";
+
+const silent = pino({ level: "silent" });
+let uptime = 0;
+const clock = { now: () => 1_700_000_000_000 + uptime, uptimeMs: () => (uptime += 10) };
+
+async function until(check: () => boolean, what: string, ms = 2000) {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+const renew = (over: Partial<Renew> = {}): Renew => ({ type: "renew", unixTimeMs: 1_800_000_000_000, entropy: Buffer.alloc(64, 7).toString("base64"), sockUid: 1000, sockGid: 999, ...over });
+
+/** A guest that booted and became ready under the saving run's session. */
+async function readyGuest(system = new FakeSystem()) {
+  const agent = new Agent(system, { bootId: "saved-boot", version: "test", clock, dockerdTimeoutMs: 1000 });
+  void agent.prepare();
+  const saving = new GuestSession(guestConfigFor(makeConfig()), silent);
+  const [host, guest] = createMemoryPair(GuestMessageSchema, HostMessageSchema);
+  saving.attach(host);
+  agent.attach(guest);
+  await until(() => saving.status?.state.phase === "ready", "ready");
+  return { agent, system, guest };
+}
+
+test("renewal: the restored agent is renewed first, then says hello under a new boot id, ready", async () => {
+  const { agent, system } = await readyGuest();
+  const session = new GuestSession(guestConfigFor(makeConfig()), silent);
+  const answers: { ok: boolean; detail: string }[] = [];
+  session.onrenewed = (r) => answers.push(r);
+  session.expectRenewal(renew());
+  const [host, guest] = createMemoryPair(GuestMessageSchema, HostMessageSchema);
+  session.attach(host);
+  // The agent greets the new channel by itself (a reconnect): its old boot id is not this run's guest.
+  agent.attach(guest);
+  await until(() => answers.length === 1, "renewed");
+  assert.deepEqual(answers[0], { ok: true, detail: "renewed" });
+  assert.deepEqual(system.renewals, [{ unixTimeMs: 1_800_000_000_000, sockUid: 1000, sockGid: 999 }]);
+  await until(() => session.status?.state.phase === "ready", "ready under the new boot");
+  assert.match(session.hello!.bootId, /^renewed-1-07070707$/);
+  assert.equal(session.status!.bootId, session.hello!.bootId);
+  assert.ok(!system.calls.slice(system.calls.indexOf("renew")).includes("dockerd"), "dockerd is not started again");
+});
+
+test("renewal: messages of the saving run's session before the renewed hello are not taken", async () => {
+  const { agent } = await readyGuest();
+  const session = new GuestSession(guestConfigFor(makeConfig()), silent);
+  let hellos = 0;
+  session.onhello = () => hellos++;
+  const [host, guest] = createMemoryPair(GuestMessageSchema, HostMessageSchema);
+  // Attached before the renewal is known: what the agent says now belongs to the saving run.
+  session.attach(host);
+  agent.attach(guest);
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(hellos, 1, "a plain attach is a plain hello");
+  const other = new GuestSession(guestConfigFor(makeConfig()), silent);
+  other.expectRenewal(renew());
+  let renewed = false;
+  other.onrenewed = () => (renewed = true);
+  const [host2, guest2] = createMemoryPair(GuestMessageSchema, HostMessageSchema);
+  let heard = 0;
+  other.onhello = () => heard++;
+  other.attach(host2);
+  agent.attach(guest2);
+  await until(() => renewed, "renewed");
+  await until(() => other.status !== undefined, "status");
+  assert.equal(heard, 1, "only the renewed hello counts");
+  assert.notEqual(other.hello!.bootId, "saved-boot");
+});
+
+test("renewal: a guest that cannot renew says why, and a second renew is refused", async () => {
+  const system = new FakeSystem();
+  const { agent } = await readyGuest(system);
+  system.renewFails = "dinv-renew: RNDRESEEDCRNG: Operation not permitted";
+  const session = new GuestSession(guestConfigFor(makeConfig()), silent);
+  const answers: { ok: boolean; detail: string }[] = [];
+  session.onrenewed = (r) => answers.push(r);
+  session.expectRenewal(renew());
+  const [host, guest] = createMemoryPair(GuestMessageSchema, HostMessageSchema);
+  session.attach(host);
+  agent.attach(guest);
+  await until(() => answers.length === 1, "answer");
+  assert.equal(answers[0]!.ok, false);
+  assert.match(answers[0]!.detail, /RNDRESEEDCRNG/);
+  assert.equal(session.hello, undefined, "a guest that could not be renewed is not this run's guest");
+  const again = new GuestSession(guestConfigFor(makeConfig()), silent);
+  const second: { ok: boolean; detail: string }[] = [];
+  again.onrenewed = (r) => second.push(r);
+  again.expectRenewal(renew());
+  const [h2, g2] = createMemoryPair(GuestMessageSchema, HostMessageSchema);
+  again.attach(h2);
+  agent.attach(g2);
+  await until(() => second.length === 1, "second answer");
+  assert.deepEqual(second[0], { ok: false, detail: "this guest was renewed already" });
+});
+
+test("renew message: entropy must be 64 bytes of base64, ids in range", () => {
+  assert.ok(HostMessageSchema.safeParse(renew()).success);
+  assert.ok(!HostMessageSchema.safeParse(renew({ entropy: "abc" })).success);
+  assert.ok(!HostMessageSchema.safeParse(renew({ sockUid: -1 })).success);
+  assert.ok(!HostMessageSchema.safeParse(renew({ unixTimeMs: 0 })).success);
+});
