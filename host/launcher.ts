@@ -188,7 +188,8 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
     log.info({ bootId: h.bootId, agent: h.agentVersion, uptimeMs: h.uptimeMs }, "guest agent connected");
   };
   session.ondisconnect = () => {
-    if (!stopper.requested) state.setHostError("agent", { message: "the guest agent disconnected", hint: "it reconnects by itself; if not, see the console lines in the log" });
+    // Only a guest that said hello can be missed (not a QEMU a failed restore ended).
+    if (!stopper.requested && session.hello) state.setHostError("agent", { message: "the guest agent disconnected", hint: "it reconnects by itself; if not, see the console lines in the log" });
   };
   let markHello: () => void = () => undefined;
   const helloArrived = new Promise<void>((r) => (markHello = r));
