@@ -5,7 +5,9 @@
 // passt / SLIRP: null when passt cannot run here), idle_rss_mb (QEMU RSS, 512M guest),
 // docker_run_speedup (`docker run` with guest ASLR on / dinv's default under TCG; higher is better),
 // pull_ratio / push_ratio (dinv over SLIRP / this machine's own dockerd against the same registry;
-// higher is better), publish_median_ms (docker run -d -p returned -> the port answers).
+// higher is better), publish_median_ms (docker run -d -p returned -> the port answers), warm_ratio
+// (ready time restored from a saved state / booted cold; lower is better), dind_ratio (the image's
+// warm ready time / a DinD peer's, both from docker run; lower is better).
 
 import { parseArgs } from "node:util";
 import { benchReady } from "./ready.js";
@@ -17,6 +19,7 @@ import { benchExec } from "./exec.js";
 import { benchImage } from "./image.js";
 import { benchPublish } from "./publish.js";
 import { benchRegistry } from "./registry.js";
+import { benchWarm } from "./warm.js";
 import { table } from "./lib.js";
 
 const { values } = parseArgs({ options: { json: { type: "boolean", default: false }, runs: { type: "string", default: "5" } } });
@@ -34,6 +37,7 @@ const exec = await benchExec(log);
 const registry = await benchRegistry(log);
 const publish = await benchPublish(log);
 const image = await benchImage(log);
+const warm = await benchWarm(Number(values.runs), log);
 
 const smallFiles = (variant: string) => Number((mounts[ORIGINAL]!.small_files_write! / mounts[variant]!.small_files_write!).toFixed(2));
 const mount_ratio = smallFiles(VIRTIOFS);
@@ -50,6 +54,8 @@ const summary = {
   publish_median_ms: publish.publish.median_ms,
   image_mb: image.image_mb,
   image_gz_mb: image.image_gz_mb,
+  warm_ratio: warm.warm_ratio,
+  dind_ratio: warm.dind_ratio,
   ready,
   mounts,
   memory,
@@ -59,6 +65,7 @@ const summary = {
   registry,
   publish,
   image,
+  warm,
 };
 if (values.json) console.log(JSON.stringify(summary));
 else {
@@ -81,5 +88,8 @@ else {
     ["publish latency, median / max of 20, ms", `${publish.publish.median_ms} / ${publish.publish.max_ms}`, "-", "-"],
     ["image on disk / gzip -1, MB (docker:dind: 528 / 137)", `${image.image_mb} / ${image.image_gz_mb}`, "-", "-"],
     ["automatic forward GET 64 MiB, MiB/s (baseline: DINV_TCP_PORTS)", publish.auto.throughput_mib_s, publish.static.throughput_mib_s, publish.throughput_ratio],
+    ["ready time, warm start, ms (baseline: cold boot)", warm.warm_ms, warm.cold_ms, warm.warm_ratio],
+    ["image ready from docker run, warm, ms (baseline: DinD peer)", warm.image_warm_ms, warm.dind_ms, warm.dind_ratio],
+    ["image ready from docker run, cold, ms (baseline: DinD peer)", warm.image_cold_ms, warm.dind_ms, warm.dind_ratio_cold],
   ]));
 }

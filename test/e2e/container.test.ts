@@ -243,6 +243,25 @@ describe("the dinv container image", { skip: process.getuid?.() !== 0 ? "needs r
     assert.equal(failing.code, 7, failing.stderr.slice(-3000));
   });
 
+  test("warm start with the image's QEMU: dinv warm save into a volume, then a fresh container restores it and runs its CMD", () => {
+    const warm = `dinv-e2e-warm-${process.pid}`;
+    try {
+      const saved = engine.docker(["run", "--rm", "-v", `${warm}:/var/cache/dinv`, "--entrypoint", "dinv", IMAGE, "warm", "save"], { timeoutMs: 600_000 });
+      assert.equal(saved.code, 0, saved.stderr.slice(-3000));
+      assert.match(saved.stderr, /warm state saved in \/var\/cache\/dinv\//);
+      const t0 = Date.now();
+      const restored = engine.docker(["run", "--rm", "-v", `${warm}:/var/cache/dinv`, IMAGE, "docker", "info", "--format", "{{.ServerVersion}}"], { timeoutMs: 600_000 });
+      const took = Date.now() - t0;
+      assert.equal(restored.code, 0, restored.stderr.slice(-3000));
+      assert.match(restored.stdout, /^\d+\.\d+/m);
+      assert.match(restored.stderr, /warm start: the saved VM was loaded/, restored.stderr.slice(-3000));
+      assert.match(restored.stderr, /dinv ready: .*warm start/);
+      console.log(`warm start in the image: docker run to CMD done and the guest stopped in ${took} ms`);
+    } finally {
+      engine.docker(["volume", "rm", "-f", warm]);
+    }
+  });
+
   test("the compose recipe of docs/recipes.md: dinv healthy first, then a job builds and runs through tcp://dinv:2375", () => {
     const recipes = readFileSync(join(REPO, "docs/recipes.md"), "utf8");
     const yaml = /## docker compose[^\n]*\n[\s\S]*?```yaml\n([\s\S]*?)```/.exec(recipes)?.[1];

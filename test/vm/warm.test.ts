@@ -89,7 +89,8 @@ describe("warm start: save once, restore twice", () => {
       const stopped = await dinv.stop();
       assert.equal(stopped.code, 0, `${name}: ${dinv.tail()}`);
     }
-    const [a, b] = seen as [Identity, Identity];
+    const a = seen[0]!;
+    const b = seen[1]!;
     assert.notEqual(a.bootId, b.bootId, "boot_id");
     assert.notEqual(a.machineId, b.machineId, "machine-id");
     assert.notEqual(a.random, b.random, "/dev/urandom");
