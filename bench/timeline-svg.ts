@@ -3,7 +3,7 @@
 
 export interface TimelineRow {
   label: string;
-  /** ms since QEMU start: kernel, init, hello, disksMounted, dockerdStarted, ready */
+  /** ms since QEMU start: kernel, init, hello, disksMounted, dockerdStarted, ready (a warm start: restored, hello, ready) */
   phases: Record<string, number>;
 }
 
@@ -13,6 +13,10 @@ const SEGMENTS: { from: string; to: string; name: string; colour: string }[] = [
   { from: "init", to: "disksMounted", name: "init (cgroups, modules, network, docker disk)", colour: "#72b7b2" },
   { from: "disksMounted", to: "dockerdStarted", name: "containerd ready, dockerd exec", colour: "#54a24b" },
   { from: "dockerdStarted", to: "ready", name: "dockerd's own start", colour: "#eeca3b" },
+  // A warm start's row: no kernel or init runs.
+  { from: "start", to: "restored", name: "warm start: QEMU start, the saved VM loaded and its digest checked", colour: "#b279a2" },
+  { from: "restored", to: "hello", name: "warm start: the guest renewed (entropy, clock, ids)", colour: "#ff9da6" },
+  { from: "hello", to: "ready", name: "warm start: the docker API forwarded", colour: "#9d755d" },
 ];
 
 const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
@@ -39,7 +43,9 @@ export function timelineSvg(rows: TimelineRow[], caption: string): string {
     const y = top + i * (barH + 18);
     const at = (k: string) => (k === "start" ? 0 : row.phases[k]);
     out.push(`<text x="${left - 8}" y="${y + barH / 2 + 4}" text-anchor="end">${esc(row.label)}</text>`);
+    const warm = row.phases.restored !== undefined;
     for (const seg of SEGMENTS) {
+      if (seg.name.startsWith("warm start") !== warm) continue;
       const a = at(seg.from);
       const b = at(seg.to);
       if (a === undefined || b === undefined || b <= a) continue;

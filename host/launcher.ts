@@ -5,7 +5,8 @@ import { chmod, mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { listenAgent } from "./agent/channel.js";
 import { bootInitrd } from "./boot/initrd.js";
-import { extractVmlinux, KernelError } from "./boot/vmlinux.js";
+import { cachedVmlinux, KernelError } from "./boot/vmlinux.js";
+import { existsSync } from "node:fs";
 import { GuestSession } from "./agent/session.js";
 import { bootTimeline, warmTimeline } from "./agent/timeline.js";
 import { LauncherState } from "./control/state.js";
@@ -107,10 +108,16 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
     log.error(err.message);
     return EXIT.config;
   }
-  // The kernel's extraction (~0.3 s) runs while the disks, side services and sockets are prepared.
+  // The kernel's extraction (~0.3-0.8 s) runs while the disks, side services and sockets are prepared;
+  // with a warm-start directory it is done once and kept there.
+  const kernelCache = config.warm.mode === "auto" && existsSync(config.warm.dir) ? config.warm.dir : undefined;
+  let extractedKernel = pre.guest.kernel;
   const extracted = pre.guest.kernelCompressed
-    ? extractVmlinux(pre.guest.kernel, run(RUN_FILES.vmlinux)).then(
-        () => undefined,
+    ? cachedVmlinux(pre.guest.kernel, run(RUN_FILES.vmlinux), kernelCache).then(
+        (path) => {
+          extractedKernel = path;
+          return undefined;
+        },
         (err: unknown) => err,
       )
     : Promise.resolve(undefined);
@@ -127,7 +134,10 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
   const warmStart = warm;
   try {
     await mkdir(config.dockerDir, { recursive: true });
-    const docker = await ensureDisk(plan("tcg").dockerDisk, config.dockerSizeBytes, "DINV_DOCKER_SIZE");
+    // A disk made from a saved base was checked against its digest just now: no qemu-img probes.
+    const docker = warmStart.dockerDiskMade
+      ? { level: "info" as const, message: `made ${dockerDisk} from the saved state's docker disk`, mayFormat: false }
+      : await ensureDisk(plan("tcg").dockerDisk, config.dockerSizeBytes, "DINV_DOCKER_SIZE");
     log[docker.level](docker.message);
     mayFormat.docker = docker.mayFormat;
     if (config.volume) {
@@ -302,7 +312,7 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
     log.error(extractError.message);
     return EXIT.failed;
   }
-  if (pre.guest.kernelCompressed) kernel = run(RUN_FILES.vmlinux);
+  if (pre.guest.kernelCompressed) kernel = extractedKernel;
   await options.beforeBoot?.();
   const onStart = (q: QemuProcess, a: "kvm" | "tcg", reachedInitramfs: () => boolean) => {
     qemu = q;
@@ -319,7 +329,7 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
   let booted: Awaited<ReturnType<typeof bootWithWatchdog>> | undefined;
   if (warmStart.restoring) {
     // Nothing of a restored guest's boot is printed again; its init never runs, so nothing to wait for.
-    const restored = await warmStart.restore(qemuBinary, buildQemuArgs(config, { ...plan(accel), incoming: true }), (q) => onStart(q, accel, () => false));
+    const restored = await warmStart.restore(qemuBinary, (statePath) => buildQemuArgs(config, { ...plan(accel), incoming: statePath }), (q) => onStart(q, accel, () => false));
     if (restored && "qemu" in restored) booted = { ok: true, qemu: restored.qemu, accel };
     else if (restored) booted = { ok: false, reason: "stopped while restoring", stopped: true };
   }

@@ -105,10 +105,12 @@ export class LinuxSystem implements GuestSystem {
   }
 
   async renew(r: { entropy: Buffer; unixTimeMs: number; sockUid: number; sockGid: number }): Promise<{ bootId: string; detail: string }> {
+    const started = performance.now();
     const skewMs = Date.now() - r.unixTimeMs;
     const bootId = renewGuest(r.entropy, r.unixTimeMs);
     await this.dockerd.setSocketOwner(r.sockUid, r.sockGid);
-    return { bootId, detail: `random pool reseeded, clock set (was ${(skewMs / 1000).toFixed(1)} s off), new machine-id, docker.sock owner ${r.sockUid}:${r.sockGid}` };
+    const took = Math.round(performance.now() - started);
+    return { bootId, detail: `random pool reseeded, clock set (was ${(skewMs / 1000).toFixed(1)} s off), new machine-id, docker.sock owner ${r.sockUid}:${r.sockGid}, in ${took} ms` };
   }
 
   async powerOff(): Promise<void> {

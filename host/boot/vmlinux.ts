@@ -4,7 +4,8 @@
 
 import { spawn } from "node:child_process";
 import { createWriteStream } from "node:fs";
-import { open, readFile, rm, stat } from "node:fs/promises";
+import { copyFile, open, readFile, rename, rm, stat } from "node:fs/promises";
+import { join } from "node:path";
 import { finished } from "node:stream/promises";
 
 export type Payload = { codec: "zstd" | "xz"; offset: number };
@@ -44,4 +45,29 @@ export async function extractVmlinux(bzImage: string, target: string): Promise<v
   if (!magic.equals(Buffer.from([0x7f, 0x45, 0x4c, 0x46])) || (await stat(target)).size < 1 << 20) {
     throw new KernelError(`the kernel extracted from ${bzImage} is not an ELF image`);
   }
+}
+
+async function isElf(path: string): Promise<boolean> {
+  const handle = await open(path, "r").catch(() => undefined);
+  if (!handle) return false;
+  const magic = Buffer.alloc(4);
+  await handle.read(magic, 0, 4, 0).finally(() => handle.close());
+  return magic.equals(Buffer.from([0x7f, 0x45, 0x4c, 0x46]));
+}
+
+/**
+ * The kernel to boot: extracted from `bzImage` into `target`, or taken from `cacheDir` (the warm-start
+ * directory, as trusted as the states in it) where an earlier run left it, under a name made of the
+ * bzImage's size and modification time; a fresh extraction is left there for the next run.
+ */
+export async function cachedVmlinux(bzImage: string, target: string, cacheDir?: string): Promise<string> {
+  const s = await stat(bzImage);
+  const cached = cacheDir ? join(cacheDir, `vmlinux-${s.size}-${Math.round(s.mtimeMs)}`) : undefined;
+  if (cached && (await isElf(cached))) return cached;
+  await extractVmlinux(bzImage, target);
+  if (cached) {
+    const tmp = `${cached}.${process.pid}.tmp`;
+    await copyFile(target, tmp).then(() => rename(tmp, cached), () => rm(tmp, { force: true })).catch(() => undefined);
+  }
+  return target;
 }

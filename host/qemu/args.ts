@@ -5,7 +5,7 @@ import { formatSize } from "../config/size.js";
 import type { HostConfig } from "../config/env.js";
 import { forwardsOf, slirpHostfwd } from "../net/forwards.js";
 import type { QemuFeatures } from "./version.js";
-import { INCOMING_FD3 } from "../warm/uri.js";
+import { incomingUri } from "../warm/uri.js";
 
 export interface QemuPlan {
   accel: "kvm" | "tcg";
@@ -33,8 +33,8 @@ export interface QemuPlan {
   net?: { kind: "slirp" } | { kind: "passt"; socket: string };
   /** how shares reach the guest; virtiofs needs each share's virtiofsd socket */
   shareFs?: { kind: "9p" } | { kind: "virtiofs"; sockets: string[] };
-  /** restore a saved VM state, open as QEMU's fd 3, instead of booting (a warm start); the VM then waits paused */
-  incoming?: boolean;
+  /** restore this saved VM state instead of booting (a warm start; QEMU before 8.2 reads it as its fd 3); the VM then waits paused */
+  incoming?: string;
   /**
    * leave out the docker API's SLIRP forward: the launcher adds it once the guest may be reached
    * (after a warm state was saved from it, or after a restored guest was renewed)
@@ -163,6 +163,6 @@ export function buildQemuArgs(config: HostConfig, plan: QemuPlan): string[] {
     push("-chardev", `socket,id=qmpev,path=${qemuEscape(plan.qmpEventsSocket)},server=on,wait=off`);
     push("-mon", "chardev=qmpev,mode=control");
   }
-  if (plan.incoming) push("-incoming", INCOMING_FD3);
+  if (plan.incoming) push("-incoming", incomingUri(plan.incoming, plan.qemu.fileMigration));
   return args;
 }

@@ -12,6 +12,8 @@ export interface QemuFeatures {
   noOptionRoms: boolean;
   /** the chardev socket option that retries a lost connection: `reconnect` (s) before 9.2, `reconnect-ms` since (the old one is deprecated) */
   reconnect: "reconnect=1" | "reconnect-ms=1000";
+  /** whether migration takes a file: URI (8.2 and later, where fd: on a file is deprecated); else fd: and exec: */
+  fileMigration: boolean;
 }
 
 /** The oldest QEMU dinv is tested with (Debian 12). */
@@ -32,5 +34,6 @@ export function qemuFeatures(versionText: string): QemuFeatures {
     version,
     noOptionRoms: !atLeast(8, 0),
     reconnect: atLeast(9, 2) ? "reconnect-ms=1000" : "reconnect=1",
+    fileMigration: atLeast(8, 2),
   };
 }

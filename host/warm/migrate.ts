@@ -1,6 +1,6 @@
-// Saving and restoring a VM with QEMU's migration, over QMP. The state is written as QEMU's stream
-// format through `exec:` (QEMU 7.2 has no file: URI); the VM is paused first, so the stream and the
-// docker disk copied right after it describe one instant.
+// Saving and restoring a VM with QEMU's migration, over QMP. The state is QEMU's stream format,
+// written to a file: URI, or through `exec:cat` where QEMU has none (7.2); the VM is paused first,
+// so the stream and the docker disk copied right after it describe one instant.
 
 import { z } from "zod";
 import { qmpCommand } from "../qemu/qmp.js";
@@ -44,13 +44,13 @@ export async function waitQmp(qmpSocket: string, signal: AbortSignal, timeoutMs 
  * Pause the VM, write its state to statePath, run `whilePaused` (the docker disk's copy), and let the
  * VM run on whatever happened: the user's VM is never left paused by a save.
  */
-export async function saveVm(qmpSocket: string, statePath: string, whilePaused: () => Promise<void>, signal: AbortSignal): Promise<{ pauseMs: number }> {
+export async function saveVm(qmpSocket: string, statePath: string, fileMigration: boolean, whilePaused: () => Promise<void>, signal: AbortSignal): Promise<{ pauseMs: number }> {
   const paused = Date.now();
   await qmpCommand(qmpSocket, "stop");
   try {
     // QEMU throttles a migration to 32 MiB/s by default (128 MiB/s since 8.x); a file takes all it can.
     await qmpCommand(qmpSocket, "migrate-set-parameters", { arguments: { "max-bandwidth": 64 * 2 ** 30 } });
-    await qmpCommand(qmpSocket, "migrate", { arguments: { uri: outgoingUri(statePath) } });
+    await qmpCommand(qmpSocket, "migrate", { arguments: { uri: outgoingUri(statePath, fileMigration) } });
     await waitMigration(qmpSocket, signal);
     await whilePaused();
   } finally {

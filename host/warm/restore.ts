@@ -12,10 +12,13 @@ import { waitMigration, waitQmp } from "./migrate.js";
 
 export interface RestoreOptions {
   qemuBinary: string;
-  /** QEMU's arguments, with -incoming fd:3 */
+  /** QEMU's arguments, with -incoming */
   args: string[];
-  /** the saved state QEMU reads as its fd 3 */
+  /** the saved state; open as QEMU's fd 3 unless the QEMU reads it from a file: URI */
   statePath: string;
+  fileMigration: boolean;
+  /** the state is loaded (the VM still paused), ms after QEMU started */
+  onLoaded?: (loadMs: number) => void;
   /** the state's digest check, run meanwhile: undefined when it matches, else why not */
   verified: Promise<string | undefined>;
   qmpSocket: string;
@@ -38,13 +41,13 @@ export type RestoreResult =
 export async function restoreVm(o: RestoreOptions): Promise<RestoreResult> {
   o.log.info("starting QEMU to restore the saved VM");
   o.log.debug({ args: o.args }, "qemu command line");
-  const state = await open(o.statePath, "r");
+  const state = o.fileMigration ? undefined : await open(o.statePath, "r");
   let qemu: QemuProcess;
   try {
-    qemu = startQemu(o.qemuBinary, o.args, o.onConsole, (line) => o.log.warn({ src: "qemu" }, line), state.fd);
+    qemu = startQemu(o.qemuBinary, o.args, o.onConsole, (line) => o.log.warn({ src: "qemu" }, line), state?.fd);
   } finally {
     // QEMU holds its own copy of the descriptor.
-    await state.close();
+    await state?.close();
   }
   o.onStart(qemu);
   const exited = qemu.exited.then((e) => {
@@ -58,6 +61,7 @@ export async function restoreVm(o: RestoreOptions): Promise<RestoreResult> {
     const bad = await step(o.verified);
     if (bad) throw new Error(bad);
     const loadMs = Date.now() - qemu.startedAt;
+    o.onLoaded?.(loadMs);
     const renewing = o.renew({
       type: "renew",
       unixTimeMs: Date.now(),

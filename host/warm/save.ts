@@ -11,6 +11,8 @@ export interface SaveOptions {
   dockerDisk: string;
   warmDir: string;
   shape: WarmShape;
+  /** the QEMU takes a file: migration URI */
+  fileMigration: boolean;
   dockerVersion?: string;
   signal: AbortSignal;
 }
@@ -27,7 +29,7 @@ export async function saveWarmState(o: SaveOptions): Promise<SaveResult> {
   try {
     const statePath = join(saveDir, WARM_FILES.state);
     let disk = { sha256: "", bytes: 0 };
-    const { pauseMs } = await saveVm(o.qmpSocket, statePath, async () => {
+    const { pauseMs } = await saveVm(o.qmpSocket, statePath, o.fileMigration, async () => {
       // The disk as it is at the instant of the state (QEMU flushed it when the migration completed).
       disk = await copyVerified(o.dockerDisk, join(saveDir, WARM_FILES.disk));
     }, o.signal);

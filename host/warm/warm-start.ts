@@ -46,12 +46,15 @@ export class WarmStart {
   private releasing: Promise<void> | undefined;
   private readonly abort = new AbortController();
   private stateVerified: Promise<string | undefined> = Promise.resolve(undefined);
+  /** the docker disk is this run's verified copy of the state's base (no further probing needed) */
+  dockerDiskMade = false;
 
   private constructor(
     private plan: WarmPlan,
     private readonly config: HostConfig,
     private readonly dockerDisk: string,
     private readonly saveOnly: { command?: string[] } | undefined,
+    private readonly fileMigration: boolean,
   ) {
     this.withholdForward = plan.kind === "restore" || plan.save;
   }
@@ -77,13 +80,14 @@ export class WarmStart {
       ...(o.saveOnly ? { forceSave: true } : {}),
     });
     if (o.saveOnly && !(plan.kind === "cold" && plan.save)) return { refused: `dinv warm save: cannot save a warm state: ${plan.kind === "cold" ? plan.reason : "a state would be restored"}` };
-    const warm = new WarmStart(plan, config, o.dockerDisk, o.saveOnly);
+    const warm = new WarmStart(plan, config, o.dockerDisk, o.saveOnly, pre.qemu!.fileMigration);
     if (plan.kind === "restore") {
       // The state's digest is checked while QEMU reads it (the restored VM waits paused for the verdict).
       warm.stateVerified = verifyState(join(plan.dir, WARM_FILES.state), plan.meta).catch((err: Error) => err.message);
       await mkdir(config.dockerDir, { recursive: true });
       const bad = await copyVerified(join(plan.dir, WARM_FILES.disk), o.dockerDisk, plan.meta.disk).then(() => undefined, (err: Error) => err.message);
       if (bad) warm.fallBack(bad, log);
+      else warm.dockerDiskMade = true;
     } else if (config.warm.mode === "auto" || o.saveOnly) {
       log.info(`warm start: booting cold: ${plan.reason}${plan.save ? "; a warm state is saved once the guest is ready" : ""}`);
       warm.info = { start: "cold", reason: plan.reason };
@@ -108,15 +112,19 @@ export class WarmStart {
 
   private hooks: WarmHooks | undefined;
 
-  /** A restore with these QEMU arguments (-incoming fd:3); undefined: boot cold (the reason is logged). */
-  async restore(qemuBinary: string, args: string[], onStart: (q: QemuProcess) => void): Promise<{ qemu: QemuProcess } | { stopped: true } | undefined> {
+  /** A restore with QEMU's arguments for this state; undefined: boot cold (the reason is logged). */
+  async restore(qemuBinary: string, argsFor: (statePath: string) => string[], onStart: (q: QemuProcess) => void): Promise<{ qemu: QemuProcess } | { stopped: true } | undefined> {
     const h = this.hooks!;
     if (this.plan.kind !== "restore") return undefined;
     const plan = this.plan;
+    const statePath = join(plan.dir, WARM_FILES.state);
     const restored = await restoreVm({
       qemuBinary,
-      args,
-      statePath: join(plan.dir, WARM_FILES.state),
+      args: argsFor(statePath),
+      statePath,
+      fileMigration: this.fileMigration,
+      // From here the guest's status is a warm start's (its timeline too).
+      onLoaded: (loadMs) => (this.info = { start: "warm", reason: `restoring from ${plan.dir}`, loadMs }),
       verified: this.stateVerified,
       qmpSocket: h.qmpSocket(),
       log: h.log,
@@ -176,6 +184,7 @@ export class WarmStart {
         dockerDisk: this.dockerDisk,
         warmDir: this.config.warm.dir,
         shape: plan.shape,
+        fileMigration: this.fileMigration,
         ...(h.session.status?.dockerVersion ? { dockerVersion: h.session.status.dockerVersion } : {}),
         signal: this.abort.signal,
       });

@@ -4,10 +4,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { bzImagePayload, extractVmlinux, KernelError } from "../../host/boot/vmlinux.js";
+import { bzImagePayload, cachedVmlinux, extractVmlinux, KernelError } from "../../host/boot/vmlinux.js";
 import { REPO } from "../helpers/dinv-process.js";
 
 test("bzImagePayload finds the first zstd or xz magic, and nothing in a file without one", () => {
@@ -28,4 +28,21 @@ test("the launcher's extraction of the shipped vmlinuz is byte for byte the buil
 
 test("a file that is no bzImage is a clear error", async () => {
   await assert.rejects(extractVmlinux(join(REPO, "package.json"), join(mkdtempSync(join(tmpdir(), "dinv-kernel-")), "vmlinux")), KernelError);
+});
+
+test("with a warm-start directory the kernel is extracted once and then taken from there", { skip: existsSync(join(built, "vmlinuz")) ? false : "no guest built" }, async () => {
+  const cache = mkdtempSync(join(tmpdir(), "dinv-kernel-cache-"));
+  const first = join(mkdtempSync(join(tmpdir(), "dinv-kernel-")), "vmlinux");
+  assert.equal(await cachedVmlinux(join(built, "vmlinuz"), first, cache), first, "the first run extracts");
+  const kept = readdirSync(cache);
+  assert.equal(kept.length, 1);
+  assert.match(kept[0]!, /^vmlinux-\d+-\d+$/);
+  const second = join(mkdtempSync(join(tmpdir(), "dinv-kernel-")), "vmlinux");
+  assert.equal(await cachedVmlinux(join(built, "vmlinuz"), second, cache), join(cache, kept[0]!), "the next run takes the kept one");
+  assert.equal(existsSync(second), false);
+  // Something that is no kernel under that name is not booted: extracted again (and replaced).
+  writeFileSync(join(cache, kept[0]!), "not an ELF");
+  assert.equal(await cachedVmlinux(join(built, "vmlinuz"), second, cache), second);
+  const hash = (f: string) => createHash("sha256").update(readFileSync(f)).digest("hex");
+  assert.equal(hash(join(cache, kept[0]!)), hash(join(built, "vmlinux")));
 });

@@ -8,10 +8,11 @@ import { buildQemuArgs } from "../../host/qemu/args.js";
 import { makeConfig, makePlan } from "../helpers/make-config.js";
 
 const cases = [
-  { text: "QEMU emulator version 7.2.15 (Debian 1:7.2+dfsg-7+deb12u13)", noOptionRoms: true, reconnect: "reconnect=1" },
-  { text: "QEMU emulator version 8.2.2 (Debian 1:8.2.2+ds-0ubuntu1)", noOptionRoms: false, reconnect: "reconnect=1" },
-  { text: "QEMU emulator version 9.2.0", noOptionRoms: false, reconnect: "reconnect-ms=1000" },
-  { text: "QEMU emulator version 10.0.13 (Debian 1:10.0.13+ds-0+deb13u1)\nCopyright (c) 2003-2025", noOptionRoms: false, reconnect: "reconnect-ms=1000" },
+  { text: "QEMU emulator version 7.2.15 (Debian 1:7.2+dfsg-7+deb12u13)", noOptionRoms: true, reconnect: "reconnect=1", fileMigration: false },
+  { text: "QEMU emulator version 8.1.5", noOptionRoms: false, reconnect: "reconnect=1", fileMigration: false },
+  { text: "QEMU emulator version 8.2.2 (Debian 1:8.2.2+ds-0ubuntu1)", noOptionRoms: false, reconnect: "reconnect=1", fileMigration: true },
+  { text: "QEMU emulator version 9.2.0", noOptionRoms: false, reconnect: "reconnect-ms=1000", fileMigration: true },
+  { text: "QEMU emulator version 10.0.13 (Debian 1:10.0.13+ds-0+deb13u1)\nCopyright (c) 2003-2025", noOptionRoms: false, reconnect: "reconnect-ms=1000", fileMigration: true },
 ] as const;
 
 for (const c of cases) {
@@ -19,6 +20,7 @@ for (const c of cases) {
     const f = qemuFeatures(c.text);
     assert.equal(f.noOptionRoms, c.noOptionRoms);
     assert.equal(f.reconnect, c.reconnect);
+    assert.equal(f.fileMigration, c.fileMigration);
     const args = buildQemuArgs(makeConfig(), makePlan({ qemu: f }));
     const machine = args[args.indexOf("-M") + 1]!;
     assert.equal(machine.includes("x-option-roms=off"), c.noOptionRoms, machine);

@@ -12,7 +12,7 @@ import { guestConfigFor } from "../../host/guest-config.js";
 import { planWarm, verifyState, warmShapeOf, type WarmFacts } from "../../host/warm/plan.js";
 import { shapeKey, shapeMismatch, warmIneligible, type WarmShape } from "../../host/warm/shape.js";
 import { commitState, copyVerified, findState, hashFile, WARM_FILES, type WarmMeta } from "../../host/warm/store.js";
-import { outgoingUri, shellQuote } from "../../host/warm/uri.js";
+import { incomingUri, outgoingUri, shellQuote } from "../../host/warm/uri.js";
 import { makeConfig, makePlan } from "../helpers/make-config.js";
 
 const facts: WarmFacts = { accel: "tcg", cpuModel: "max", tscKhz: 2596142, qemu: qemuFeatures("QEMU emulator version 7.2.15"), guestFiles: "files-1" };
@@ -150,16 +150,20 @@ test("warm store: a second save of one shape keeps the first (both are equally g
   assert.equal(readFileSync(join(first, WARM_FILES.state), "utf8"), "first");
 });
 
-test("restore and save arguments: -incoming from fd 3, the docker API forward withheld, a quoted state path", () => {
+test("restore and save arguments: -incoming from fd 3 (QEMU 7.2) or a file: URI (10), the docker API forward withheld, a quoted state path", () => {
   const config = makeConfig();
   const cold = buildQemuArgs(config, makePlan());
   assert.ok(!cold.includes("-incoming"));
   assert.match(cold[cold.indexOf("-netdev") + 1]!, /hostfwd=tcp:127\.0\.0\.1:2375-:2375/);
-  const warm = buildQemuArgs(makeConfig({ tcpPorts: [8080] }), makePlan({ incoming: true, withholdDockerForward: true }));
+  const warm = buildQemuArgs(makeConfig({ tcpPorts: [8080] }), makePlan({ incoming: "/w/k/state.bin", withholdDockerForward: true }));
   assert.equal(warm[warm.indexOf("-incoming") + 1], "fd:3");
+  const ten = buildQemuArgs(makeConfig(), makePlan({ qemu: qemuFeatures("QEMU emulator version 10.0.2"), incoming: "/w/k/state.bin" }));
+  assert.equal(ten[ten.indexOf("-incoming") + 1], "file:/w/k/state.bin");
+  assert.equal(incomingUri("/a", false), "fd:3");
+  assert.equal(outgoingUri("/w/state.bin", true), "file:/w/state.bin");
   const netdev = warm[warm.indexOf("-netdev") + 1]!;
   assert.doesNotMatch(netdev, /:2375-/);
   assert.match(netdev, /hostfwd=tcp:127\.0\.0\.1:8080-:8080/, "the other forwards stay");
-  assert.equal(outgoingUri("/var/cache/it's here/state.bin"), `exec:cat > '/var/cache/it'\\''s here/state.bin'`);
+  assert.equal(outgoingUri("/var/cache/it's here/state.bin", false), `exec:cat > '/var/cache/it'\\''s here/state.bin'`);
   assert.equal(shellQuote("a b"), "'a b'");
 });
