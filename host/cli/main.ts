@@ -48,6 +48,17 @@ function defaultGuestDir(): string {
   return candidates.find((dir) => existsSync(`${dir}/vmlinux`) || existsSync(`${dir}/vmlinuz`)) ?? resolve(here, "../build/guest");
 }
 
+/** The logger from DINV_LOG_LEVEL / DINV_LOG_FORMAT; undefined (the problem printed) when they are bad. */
+function loggerOrExplain(command: string): ReturnType<typeof createLogger> | undefined {
+  try {
+    return createLogger(parseLogEnv(process.env));
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`${command}: ${err.message}\n`);
+    return undefined;
+  }
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   const wantsHelp = rest.includes("--help") || rest.includes("-h");
@@ -61,14 +72,8 @@ export async function main(argv: string[]): Promise<number> {
       // `dinv run [--] CMD ARGS...`: run CMD once dockerd is ready, then stop (the original DinV's
       // entrypoint ran its arguments the same way); without CMD, run until stopped.
       const command = rest[0] === "--" ? rest.slice(1) : rest;
-      let log;
-      try {
-        log = createLogger(parseLogEnv(process.env));
-      } catch (err) {
-        if (!(err instanceof ConfigError)) throw err;
-        process.stderr.write(`dinv run: ${err.message}\n`);
-        return 2;
-      }
+      const log = loggerOrExplain("dinv run");
+      if (!log) return 2;
       return runLauncher({ env: process.env, log, defaultGuestDir: defaultGuestDir(), command });
     }
     case "status":
@@ -94,14 +99,8 @@ export async function main(argv: string[]): Promise<number> {
         process[wantsHelp ? "stdout" : "stderr"].write(WARM_HELP);
         return wantsHelp ? 0 : 2;
       }
-      let log;
-      try {
-        log = createLogger(parseLogEnv(process.env));
-      } catch (err) {
-        if (!(err instanceof ConfigError)) throw err;
-        process.stderr.write(`dinv warm: ${err.message}\n`);
-        return 2;
-      }
+      const log = loggerOrExplain("dinv warm");
+      if (!log) return 2;
       if (sub === "save") return warmSave(process.env, log, defaultGuestDir(), rest[1] === "--" ? rest.slice(2) : rest.slice(1));
       return warmStatus(process.env, log, defaultGuestDir(), rest.includes("--json"), process.stdout);
     }

@@ -1,6 +1,6 @@
 // `dinv warm save` and `dinv warm status`: the warm-start store made visible.
 
-import { mkdtemp, readdir, readFile, rm, rmdir } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, rmdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { guestConfigFor } from "../guest-config.js";
@@ -27,10 +27,15 @@ are unset. DINV_WARM_START=off turns it off.
 type Out = { write: (s: string) => unknown };
 
 export async function warmSave(env: Record<string, string | undefined>, log: Logger, guestDir: string, command: string[]): Promise<number> {
+  const warmDir = env.DINV_WARM_DIR?.trim() || "/var/cache/dinv";
+  try {
+    await mkdir(warmDir, { recursive: true, mode: 0o700 });
+  } catch (err) {
+    log.error(`dinv warm save: cannot create DINV_WARM_DIR=${JSON.stringify(warmDir)}: ${(err as Error).message}`);
+    return 2;
+  }
   const scratch = await mkdtemp(join(tmpdir(), "dinv-warm-"));
   const dockerDir = join(scratch, "docker");
-  const { mkdir } = await import("node:fs/promises");
-  await mkdir(env.DINV_WARM_DIR?.trim() || "/var/cache/dinv", { recursive: true, mode: 0o700 });
   try {
     // A VM of its own: its own disk and run directory, no forwards, sockets or published ports
     // that could meet a running dinv's.

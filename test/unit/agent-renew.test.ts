@@ -40,16 +40,24 @@ async function readyGuest(system = new FakeSystem()) {
   return { agent, system, guest };
 }
 
-test("renewal: the restored agent is renewed first, then says hello under a new boot id, ready", async () => {
-  const { agent, system } = await readyGuest();
+/** A new run's session that expects a renewal, connected to the (restored) agent; its answers collected. */
+function renewingSession(agent: Agent) {
   const session = new GuestSession(guestConfigFor(makeConfig()), silent);
   const answers: { ok: boolean; detail: string }[] = [];
+  let hellos = 0;
   session.onrenewed = (r) => answers.push(r);
+  session.onhello = () => hellos++;
   session.expectRenewal(renew());
   const [host, guest] = createMemoryPair(GuestMessageSchema, HostMessageSchema);
   session.attach(host);
   // The agent greets the new channel by itself (a reconnect): its old boot id is not this run's guest.
   agent.attach(guest);
+  return { session, answers, hellos: () => hellos };
+}
+
+test("renewal: the restored agent is renewed first, then says hello under a new boot id, ready", async () => {
+  const { agent, system } = await readyGuest();
+  const { session, answers } = renewingSession(agent);
   await until(() => answers.length === 1, "renewed");
   assert.deepEqual(answers[0], { ok: true, detail: "renewed" });
   assert.deepEqual(system.renewals, [{ unixTimeMs: 1_800_000_000_000, sockUid: 1000, sockGid: 999 }]);
@@ -70,45 +78,25 @@ test("renewal: messages of the saving run's session before the renewed hello are
   agent.attach(guest);
   await new Promise((r) => setTimeout(r, 50));
   assert.equal(hellos, 1, "a plain attach is a plain hello");
-  const other = new GuestSession(guestConfigFor(makeConfig()), silent);
-  other.expectRenewal(renew());
-  let renewed = false;
-  other.onrenewed = () => (renewed = true);
-  const [host2, guest2] = createMemoryPair(GuestMessageSchema, HostMessageSchema);
-  let heard = 0;
-  other.onhello = () => heard++;
-  other.attach(host2);
-  agent.attach(guest2);
-  await until(() => renewed, "renewed");
-  await until(() => other.status !== undefined, "status");
-  assert.equal(heard, 1, "only the renewed hello counts");
-  assert.notEqual(other.hello!.bootId, "saved-boot");
+  const other = renewingSession(agent);
+  await until(() => other.answers.length === 1, "renewed");
+  await until(() => other.session.status !== undefined, "status");
+  assert.equal(other.hellos(), 1, "only the renewed hello counts");
+  assert.notEqual(other.session.hello!.bootId, "saved-boot");
 });
 
 test("renewal: a guest that cannot renew says why, and a second renew is refused", async () => {
   const system = new FakeSystem();
   const { agent } = await readyGuest(system);
   system.renewFails = "dinv-renew: RNDRESEEDCRNG: Operation not permitted";
-  const session = new GuestSession(guestConfigFor(makeConfig()), silent);
-  const answers: { ok: boolean; detail: string }[] = [];
-  session.onrenewed = (r) => answers.push(r);
-  session.expectRenewal(renew());
-  const [host, guest] = createMemoryPair(GuestMessageSchema, HostMessageSchema);
-  session.attach(host);
-  agent.attach(guest);
+  const { session, answers } = renewingSession(agent);
   await until(() => answers.length === 1, "answer");
   assert.equal(answers[0]!.ok, false);
   assert.match(answers[0]!.detail, /RNDRESEEDCRNG/);
   assert.equal(session.hello, undefined, "a guest that could not be renewed is not this run's guest");
-  const again = new GuestSession(guestConfigFor(makeConfig()), silent);
-  const second: { ok: boolean; detail: string }[] = [];
-  again.onrenewed = (r) => second.push(r);
-  again.expectRenewal(renew());
-  const [h2, g2] = createMemoryPair(GuestMessageSchema, HostMessageSchema);
-  again.attach(h2);
-  agent.attach(g2);
-  await until(() => second.length === 1, "second answer");
-  assert.deepEqual(second[0], { ok: false, detail: "this guest was renewed already" });
+  const again = renewingSession(agent);
+  await until(() => again.answers.length === 1, "second answer");
+  assert.deepEqual(again.answers[0], { ok: false, detail: "this guest was renewed already" });
 });
 
 test("renew message: entropy must be 64 bytes of base64, ids in range", () => {
