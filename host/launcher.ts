@@ -167,7 +167,13 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
 
   const state = new LauncherState(config);
   const guestConfig = guestConfigFor(config, tls, shareFs, net?.kind === "passt" ? "passt" : "slirp", mayFormat);
-  initrd = await bootInitrd(pre.guest.initrd, config.runDir, guestConfig, config.earlyStart, log);
+  // The early-start archive is for a boot: a restore's RAM replaces whatever initramfs QEMU loads.
+  let initrdMade = false;
+  const makeBootInitrd = async () => {
+    initrdMade = true;
+    initrd = await bootInitrd(pre.guest.initrd, config.runDir, guestConfig, config.earlyStart, log);
+  };
+  if (!warmStart.restoring) await makeBootInitrd();
   const session = new GuestSession(guestConfig, log);
   let qemu: QemuProcess | undefined;
   let accel: "kvm" | "tcg" = choice.accel === "kvm" ? "kvm" : "tcg";
@@ -333,6 +339,7 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
     if (restored && "qemu" in restored) booted = { ok: true, qemu: restored.qemu, accel };
     else if (restored) booted = { ok: false, reason: "stopped while restoring", stopped: true };
   }
+  if (!booted && !initrdMade) await makeBootInitrd();
   booted ??= await bootWithWatchdog({
     qemuBinary,
     argsFor: (a) => buildQemuArgs(config, plan(a)),
