@@ -1,0 +1,78 @@
+// The launcher's "preparing" phase after the configuration is accepted: the run directory claimed,
+// the kernel extracted (or taken from the warm directory), the warm start planned and the disks made
+// or checked. A refusal names its reason and releases what was taken.
+
+import { chmod, mkdir } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { cachedVmlinux } from "../boot/vmlinux.js";
+import { DiskError, ensureDisk } from "../disk/images.js";
+import type { MayFormat } from "../guest-config.js";
+import type { Logger } from "../log.js";
+import { WarmStart } from "../warm/warm-start.js";
+import type { Prepared } from "./prepare.js";
+import { claimRunDir, RunDirBusy } from "./run-dir.js";
+import { RUN_FILES } from "./run-files.js";
+
+export interface PreparedFiles {
+  runDir: { release: () => Promise<void> };
+  /** the kernel QEMU boots, once extracted; an error if it could not be */
+  kernel: Promise<string | Error>;
+  warm: WarmStart;
+  mayFormat: MayFormat;
+  dockerDisk: string;
+  volumeDisk: string | undefined;
+}
+
+export async function prepareFiles(p: Prepared, log: Logger, saveOnly: { command?: string[] } | undefined): Promise<PreparedFiles | { refused: string }> {
+  const { config, pre, choice } = p;
+  const run = (name: string) => join(config.runDir, name);
+  // Sockets, pid files, disk images and keys get owner-only modes unless set explicitly (the
+  // control socket 0660, the client key for its group).
+  process.umask(0o077);
+  // Group-searchable, so DINV_CONTROL_GID reaches control.sock; only a directory created here.
+  if (await mkdir(config.runDir, { recursive: true })) await chmod(config.runDir, 0o750);
+  let runDir: PreparedFiles["runDir"];
+  try {
+    runDir = await claimRunDir(config.runDir, log);
+  } catch (err) {
+    if (!(err instanceof RunDirBusy)) throw err;
+    return { refused: err.message };
+  }
+  // The kernel's extraction (~0.3-0.8 s) runs while the disks, side services and sockets are prepared;
+  // with a warm-start directory it is done once and kept there.
+  const kernelCache = config.warm.mode === "auto" && existsSync(config.warm.dir) ? config.warm.dir : undefined;
+  const kernel: Promise<string | Error> = pre.guest.kernelCompressed
+    ? cachedVmlinux(pre.guest.kernel, run(RUN_FILES.vmlinux), kernelCache).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))))
+    : Promise.resolve(pre.guest.kernel);
+  const refuse = async (reason: string) => {
+    await kernel;
+    await runDir.release();
+    return { refused: reason };
+  };
+  // A warm start: restore a saved VM when one of this shape exists and this run has no docker disk yet.
+  const dockerDisk = join(config.dockerDir, "docker.qcow2");
+  const volumeDisk = config.volume ? join(config.volumeDir, "volume.qcow2") : undefined;
+  const warm = await WarmStart.prepare({ config, pre, accel: choice.accel === "kvm" ? "kvm" : "tcg", dockerDisk, log, ...(saveOnly ? { saveOnly } : {}) });
+  if ("refused" in warm) return refuse(warm.refused);
+  const mayFormat: MayFormat = { docker: false, volume: false };
+  try {
+    await mkdir(config.dockerDir, { recursive: true });
+    // A disk made from a saved base was checked against its digest just now: no qemu-img probes.
+    const docker = warm.dockerDiskMade
+      ? { level: "info" as const, message: `made ${dockerDisk} from the saved state's docker disk`, mayFormat: false }
+      : await ensureDisk(dockerDisk, config.dockerSizeBytes, "DINV_DOCKER_SIZE");
+    log[docker.level](docker.message);
+    mayFormat.docker = docker.mayFormat;
+    if (config.volume && volumeDisk) {
+      await mkdir(config.volumeDir, { recursive: true });
+      const volume = await ensureDisk(volumeDisk, config.volume.sizeBytes, "DINV_VOLUME_SIZE");
+      log[volume.level](volume.message);
+      mayFormat.volume = volume.mayFormat;
+    }
+  } catch (err) {
+    if (!(err instanceof DiskError)) throw err;
+    return refuse(err.message);
+  }
+  return { runDir, kernel, warm, mayFormat, dockerDisk, volumeDisk };
+}

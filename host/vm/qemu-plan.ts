@@ -1,0 +1,42 @@
+// QEMU's plan for one start, from the prepared facts and what the run has decided so far. Pure.
+
+import { join } from "node:path";
+import { shareTag } from "../guest-config.js";
+import type { QemuPlan } from "../qemu/args.js";
+import type { Prepared } from "./prepare.js";
+import { RUN_FILES, virtiofsSocketName } from "./run-files.js";
+
+export interface PlanFacts {
+  kernel: string;
+  initrd: string;
+  shareFs: "9p" | "virtiofs";
+  net: QemuPlan["net"];
+  /** the docker API's forward is added later (a warm state is saved first, or a restored guest renewed) */
+  withholdDockerForward: boolean;
+}
+
+/** The run directory's virtio-fs sockets, one per DINV_MOUNTS path. */
+export const virtiofsSockets = (p: Pick<Prepared, "config">) => p.config.mounts.map((_, i) => join(p.config.runDir, virtiofsSocketName(i)));
+
+export function qemuPlan(p: Pick<Prepared, "config" | "pre">, facts: PlanFacts, accel: "kvm" | "tcg"): QemuPlan {
+  const { config, pre } = p;
+  const run = (name: string) => join(config.runDir, name);
+  return {
+    accel,
+    qemu: pre.qemu!,
+    rootImage: pre.guest.rootImage,
+    kernel: facts.kernel,
+    initrd: facts.initrd,
+    dockerDisk: join(config.dockerDir, "docker.qcow2"),
+    ...(config.volume ? { volumeDisk: join(config.volumeDir, "volume.qcow2") } : {}),
+    agentSocket: run(RUN_FILES.agentSocket),
+    qmpSocket: run(RUN_FILES.qmpSocket),
+    qmpEventsSocket: run(RUN_FILES.qmpEventsSocket),
+    pidFile: run(RUN_FILES.qemuPid),
+    shares: config.mounts.map((path, i) => ({ tag: shareTag(i), path })),
+    shareFs: facts.shareFs === "virtiofs" ? { kind: "virtiofs", sockets: virtiofsSockets(p) } : { kind: "9p" },
+    net: facts.net,
+    ...(pre.tscKhz ? { tscKhz: pre.tscKhz } : {}),
+    ...(facts.withholdDockerForward ? { withholdDockerForward: true } : {}),
+  };
+}
