@@ -3,7 +3,8 @@
 // All variants are booted first (one VM each, idle when not measured), then the passes take turns:
 // pass 1 on every variant, pass 2 on every variant, … so a noisy minute on this shared machine hits
 // all variants alike instead of deciding one variant's figure. Every figure is the median of the passes.
-// A variant is "virtiofs" or a DINV_9P_OPTIONS value ("none" = the original's).
+// A variant is "virtiofs" or a DINV_9P_OPTIONS value ("none" = the original's); "OPTIONS+none" adds
+// DINV_9P_SECURITY=none (the cost of the default mapped-xattr model is that pair's ratio).
 // Usage: node --import tsx bench/mounts.ts [--json] [--passes 3] [--variants "none|msize=512000,cache=mmap|virtiofs"]
 
 import { readFileSync, mkdtempSync, chmodSync } from "node:fs";
@@ -45,7 +46,9 @@ export async function benchMounts(variants: string[], log: (s: string) => void, 
     for (const options of variants) {
       const share = mkdtempSync(join(tmpdir(), "dinv-bench-share-"));
       chmodSync(share, 0o777);
-      const env: Record<string, string> = options === "virtiofs" ? { DINV_MOUNTS_FS: "virtiofs" } : { DINV_MOUNTS_FS: "9p", DINV_9P_OPTIONS: options, ...(options === "none" ? { DINV_9P_SECURITY: "none" } : {}) };
+      // "OPTIONS+none": 9p with those options and DINV_9P_SECURITY=none (owners passed through, the original's).
+      const [ninep, security] = options.split("+");
+      const env: Record<string, string> = options === "virtiofs" ? { DINV_MOUNTS_FS: "virtiofs" } : { DINV_MOUNTS_FS: "9p", DINV_9P_OPTIONS: ninep!, ...(options === "none" || security === "none" ? { DINV_9P_SECURITY: "none" } : {}) };
       const dinv = await DinvProcess.create({ DINV_MOUNTS: share, ...env });
       const b: Booted = { options, dinv, output: "" };
       booted.push(b);
