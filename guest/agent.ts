@@ -45,6 +45,8 @@ export class Agent {
   private readonly publisher: PublishReporter;
   private bootId: string;
   private renewing: Promise<void> | undefined;
+  /** aborted by the shutdown: the boot's waits (init script, dockerd's answer) end at once */
+  private readonly bootAbort = new AbortController();
 
   constructor(
     private readonly system: GuestSystem,
@@ -110,7 +112,7 @@ export class Agent {
   async prepare(): Promise<void> {
     this.status.start("init", 0);
     try {
-      const prep = await this.system.waitPrep();
+      const prep = await this.system.waitPrep(this.bootAbort.signal);
       this.initStartedMs = prep.startedMs;
       this.status.start("init", prep.startedMs ?? 0);
       this.status.succeed("init", prep.detail, prep.endedMs);
@@ -194,7 +196,7 @@ export class Agent {
         return "started";
       })) &&
       (await this.step("ping", async () => {
-        const { version } = await this.system.waitDockerd(this.options.dockerdTimeoutMs);
+        const { version } = await this.system.waitDockerd(this.options.dockerdTimeoutMs, this.bootAbort.signal);
         this.status.setDockerVersion(version);
         return `dockerd ${version} answers`;
       }));
@@ -269,7 +271,8 @@ export class Agent {
       }
       return true;
     } catch (err) {
-      this.status.fail(name, describe(err));
+      if (this.stopping) this.status.interrupt(name, describe(err).message);
+      else this.status.fail(name, describe(err));
       return false;
     }
   }
@@ -277,7 +280,9 @@ export class Agent {
   private async shutdown(timeoutSeconds: number): Promise<void> {
     this.status.setPhase({ phase: "stopping" });
     this.publisher.stop();
-    // Let a boot in progress reach a step boundary so nothing is half-mounted.
+    // A boot in progress stops waiting (for the init script, for dockerd's answer) and ends at a step
+    // boundary, so nothing is half-mounted.
+    this.bootAbort.abort();
     await this.booting;
     this.status.start("shutdown");
     try {

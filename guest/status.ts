@@ -49,6 +49,11 @@ export class StatusTracker {
     this.setPhase({ phase: "degraded", errors: [...errors, { step: name, ...error }].slice(-32) });
   }
 
+  /** A step the shutdown cut short: ended, failed, without making the guest degraded (it is stopping). */
+  interrupt(name: StepName, detail: string): void {
+    this.end(name, "failed", detail);
+  }
+
   /** Boot succeeded: ready, or degraded while a condition is in force. */
   markRunning(): void {
     this.running = true;

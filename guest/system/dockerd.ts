@@ -135,11 +135,12 @@ export class Dockerd {
     return this.exited ?? new Promise(() => undefined);
   }
 
-  async waitReady(timeoutMs: number): Promise<{ version: string }> {
+  async waitReady(timeoutMs: number, signal?: AbortSignal): Promise<{ version: string }> {
     const deadline = Date.now() + timeoutMs;
     let exited = false;
     void this.exited?.then(() => (exited = true));
     while (Date.now() < deadline) {
+      if (signal?.aborted) throw new GuestStepError("the shutdown came before dockerd answered");
       if (exited) throw new GuestStepError("dockerd exited during start-up", "see the dockerd lines above in the launcher log");
       // Until dockerd creates its socket (its Go start-up alone takes seconds under TCG) a stat
       // is all a poll costs; an HTTP request each time was CPU taken from dockerd's own start.

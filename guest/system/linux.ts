@@ -28,9 +28,10 @@ export class LinuxSystem implements GuestSystem {
     return this.relays.apply(ports);
   }
 
-  async waitPrep(): Promise<PrepResult> {
+  async waitPrep(signal?: AbortSignal): Promise<PrepResult> {
     const deadline = Date.now() + 120_000;
     for (;;) {
+      if (signal?.aborted) throw new GuestStepError("the shutdown came before the guest init script finished");
       const rc = await readFile(`${RUN_DIR}/prep.rc`, "utf8").catch(() => undefined);
       if (rc !== undefined) {
         const result = parsePrepResult(rc, await readFile(`${RUN_DIR}/init-started`, "utf8").catch(() => ""));
@@ -78,8 +79,8 @@ export class LinuxSystem implements GuestSystem {
     return this.dockerd.start(spec, log);
   }
 
-  waitDockerd(timeoutMs: number): Promise<{ version: string }> {
-    return this.dockerd.waitReady(timeoutMs);
+  waitDockerd(timeoutMs: number, signal?: AbortSignal): Promise<{ version: string }> {
+    return this.dockerd.waitReady(timeoutMs, signal);
   }
 
   dockerdExited(): Promise<string> {

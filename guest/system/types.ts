@@ -32,7 +32,7 @@ export type EarlyStartResult =
 
 export interface GuestSystem {
   /** Wait for the init script's prerequisites (modules, cgroups, network). */
-  waitPrep(): Promise<PrepResult>;
+  waitPrep(signal?: AbortSignal): Promise<PrepResult>;
   /** Find the disk by serial, format only if blank, mount; returns what was done. */
   prepareDisk(spec: DiskSpec): Promise<string>;
   /** Mount one shared folder. */
@@ -48,7 +48,7 @@ export interface GuestSystem {
   /** Write dockerd's configuration and start it. */
   startDockerd(spec: DockerdSpec, log: LogSink): Promise<void>;
   /** Wait until dockerd answers /_ping on its socket; returns its version. */
-  waitDockerd(timeoutMs: number): Promise<{ version: string }>;
+  waitDockerd(timeoutMs: number, signal?: AbortSignal): Promise<{ version: string }>;
   /** Resolves when the running dockerd exits, with how it exited. */
   dockerdExited(): Promise<string>;
   /** Free and total bytes of the filesystem holding path. */

@@ -72,9 +72,15 @@ export class FakeSystem implements GuestSystem {
   async startDockerd(): Promise<void> {
     this.calls.push("dockerd");
   }
-  async waitDockerd(): Promise<{ version: string }> {
+  /** dockerd never answers (until the wait is aborted) */
+  dockerdHangs = false;
+  async waitDockerd(_timeoutMs?: number, signal?: AbortSignal): Promise<{ version: string }> {
     this.calls.push("ping");
     if (this.dockerdFails) throw new GuestStepError("dockerd exited during start-up");
+    if (this.dockerdHangs) {
+      await new Promise<void>((resolve) => (signal?.aborted ? resolve() : signal?.addEventListener("abort", () => resolve())));
+      throw new GuestStepError("the shutdown came before dockerd answered");
+    }
     return { version: "20.10.24" };
   }
   /** resolve this to make the fake dockerd "die" */

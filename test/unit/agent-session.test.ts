@@ -215,3 +215,22 @@ test("a full docker disk degrades with a hint and recovers when space is freed, 
   session.requestShutdown(1);
   await until(() => system.poweredOff, "power off");
 });
+
+test("a shutdown while dockerd has not answered yet ends that wait at once: stopped, never degraded", async () => {
+  const system = new FakeSystem();
+  system.dockerdHangs = true;
+  const { agent, session, phases, connect } = setup(system);
+  void agent.prepare();
+  connect();
+  await until(() => system.calls.includes("ping"), "waiting for dockerd");
+  const asked = Date.now();
+  assert.equal(session.requestShutdown(5), true);
+  await until(() => system.poweredOff, "power off", 1000);
+  assert.ok(Date.now() - asked < 1000, "the wait for dockerd (up to its timeout) did not hold the shutdown");
+  await until(() => session.status?.state.phase === "stopped", "stopped");
+  assert.ok(!phases.includes("degraded"), phases.join(" "));
+  const ping = session.status!.steps.find((s) => s.name === "ping");
+  assert.equal(ping?.state, "failed");
+  assert.match(ping!.detail!, /shutdown came before dockerd answered/);
+  assert.deepEqual(system.calls.slice(-3), ["stop:5", "unmount", "poweroff"]);
+});
