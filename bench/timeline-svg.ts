@@ -7,16 +7,17 @@ export interface TimelineRow {
   phases: Record<string, number>;
 }
 
-const SEGMENTS: { from: string; to: string; name: string; colour: string }[] = [
+/** A row's segments: a cold boot's, or (warm) a restored VM's. */
+const SEGMENTS: { from: string; to: string; name: string; colour: string; warm?: true }[] = [
   { from: "start", to: "kernel", name: "QEMU and firmware", colour: "#9aa5b1" },
   { from: "kernel", to: "init", name: "kernel and initramfs", colour: "#4c78a8" },
   { from: "init", to: "disksMounted", name: "init (cgroups, modules, network, docker disk)", colour: "#72b7b2" },
   { from: "disksMounted", to: "dockerdStarted", name: "containerd ready, dockerd exec", colour: "#54a24b" },
   { from: "dockerdStarted", to: "ready", name: "dockerd's own start", colour: "#eeca3b" },
   // A warm start's row: no kernel or init runs.
-  { from: "start", to: "restored", name: "warm start: QEMU start, the saved VM loaded and its digest checked", colour: "#b279a2" },
-  { from: "restored", to: "hello", name: "warm start: the guest renewed (entropy, clock, ids)", colour: "#ff9da6" },
-  { from: "hello", to: "ready", name: "warm start: the docker API forwarded", colour: "#9d755d" },
+  { from: "start", to: "restored", name: "warm start: QEMU start, the saved VM loaded and its digest checked", colour: "#b279a2", warm: true },
+  { from: "restored", to: "hello", name: "warm start: the guest renewed (entropy, clock, ids)", colour: "#ff9da6", warm: true },
+  { from: "hello", to: "ready", name: "warm start: the docker API forwarded", colour: "#9d755d", warm: true },
 ];
 
 const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
@@ -45,7 +46,7 @@ export function timelineSvg(rows: TimelineRow[], caption: string): string {
     out.push(`<text x="${left - 8}" y="${y + barH / 2 + 4}" text-anchor="end">${esc(row.label)}</text>`);
     const warm = row.phases.restored !== undefined;
     for (const seg of SEGMENTS) {
-      if (seg.name.startsWith("warm start") !== warm) continue;
+      if (!!seg.warm !== warm) continue;
       const a = at(seg.from);
       const b = at(seg.to);
       if (a === undefined || b === undefined || b <= a) continue;

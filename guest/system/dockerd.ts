@@ -106,7 +106,12 @@ export class Dockerd {
   /** A new owner for docker.sock (a warm start's run), applied now and on every re-create. */
   async setSocketOwner(uid: number, gid: number): Promise<void> {
     this.sockOwner = { uid, gid };
-    await chown(DOCKER_SOCKET, uid, gid).catch((err: NodeJS.ErrnoException) => {
+    await this.applyOwner();
+  }
+
+  /** The owner on docker.sock; no socket yet is no error (it gets the owner when dockerd makes it). */
+  private applyOwner(): Promise<void> {
+    return chown(DOCKER_SOCKET, this.sockOwner.uid, this.sockOwner.gid).catch((err: NodeJS.ErrnoException) => {
       if (err.code !== "ENOENT") throw err;
     });
   }
@@ -114,10 +119,7 @@ export class Dockerd {
   /** Apply the socket's owner as soon as dockerd creates it, and whenever it creates it again. */
   private watchSocket(log: LogSink): void {
     if (this.watcher) return;
-    const apply = () =>
-      chown(DOCKER_SOCKET, this.sockOwner.uid, this.sockOwner.gid).catch((err: NodeJS.ErrnoException) => {
-        if (err.code !== "ENOENT") log("warn", `cannot set the owner of ${DOCKER_SOCKET}: ${err.message}`, "agent");
-      });
+    const apply = () => this.applyOwner().catch((err: Error) => log("warn", `cannot set the owner of ${DOCKER_SOCKET}: ${err.message}`, "agent"));
     try {
       // /var/run is /run; inotify sees dockerd's create (and re-create after a restart).
       // Only "rename" (create/delete): our own chown raises "change", which must not loop.

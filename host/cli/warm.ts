@@ -1,6 +1,6 @@
 // `dinv warm save` and `dinv warm status`: the warm-start store made visible.
 
-import { mkdir, mkdtemp, readdir, readFile, rm, rmdir } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, rmdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { guestConfigFor } from "../guest-config.js";
@@ -9,7 +9,7 @@ import type { Logger } from "../log.js";
 import { prepareLaunch } from "../vm/prepare.js";
 import { warmPlanForRun } from "../warm/plan.js";
 import { shapeKey } from "../warm/shape.js";
-import { WarmMetaSchema, WARM_FILES } from "../warm/store.js";
+import { listStates } from "../warm/store.js";
 
 export const WARM_HELP = `Usage: dinv warm save [-- COMMAND ARGS...] | status [--json]
 
@@ -71,12 +71,7 @@ export async function warmStatus(env: Record<string, string | undefined>, log: L
     guestFiles: [pre.guest.kernel, pre.guest.initrd, pre.guest.rootImage],
     dockerDiskExists: false,
   });
-  const states = [];
-  for (const entry of (await readdir(config.warm.dir).catch(() => [] as string[])).sort()) {
-    if (entry.startsWith(".")) continue;
-    const meta = WarmMetaSchema.safeParse(await readFile(join(config.warm.dir, entry, WARM_FILES.meta), "utf8").then(JSON.parse).catch(() => undefined));
-    if (meta.success) states.push({ dir: join(config.warm.dir, entry), fits: plan.shape ? shapeKey(plan.shape) === entry : false, ...meta.data });
-  }
+  const states = (await listStates(config.warm.dir)).map((s) => ({ dir: s.dir, fits: shapeKey(plan.shape) === s.key, ...s.meta }));
   const verdict = plan.kind === "restore" ? `a fresh run restores ${plan.dir}` : `a fresh run boots cold: ${plan.reason}`;
   if (json) {
     out.write(`${JSON.stringify({ warmDir: config.warm.dir, mode: config.warm.mode, verdict, shape: plan.shape, states })}\n`);

@@ -61,7 +61,7 @@ export async function probeGuestFiles(files: string[]): Promise<string> {
 
 export type WarmPlan =
   | { kind: "restore"; shape: WarmShape; dir: string; meta: WarmMeta }
-  | { kind: "cold"; shape: WarmShape | undefined; reason: string; save: boolean };
+  | { kind: "cold"; shape: WarmShape; reason: string; save: boolean };
 
 export interface WarmPlanInput {
   config: HostConfig;

@@ -55,15 +55,20 @@ export async function findState(warmDir: string, shape: WarmShape): Promise<Foun
   }
   if (meta.reason !== "missing") return { ok: false, reason: meta.reason };
   // None for this shape: name how the newest other one differs, which is what a user changed.
-  const others: WarmMeta[] = [];
-  for (const entry of await readdir(warmDir).catch(() => [] as string[])) {
-    if (entry.startsWith(".")) continue;
-    const other = await readMeta(join(warmDir, entry));
-    if (other.ok) others.push(other.meta);
-  }
-  const newest = others.sort((a, b) => (a.savedAt < b.savedAt ? 1 : -1))[0];
+  const newest = (await listStates(warmDir)).sort((a, b) => (a.meta.savedAt < b.meta.savedAt ? 1 : -1))[0]?.meta;
   if (newest) return { ok: false, reason: `no saved state of this shape in ${warmDir}; the newest one's ${shapeMismatch(newest.shape, shape)}` };
   return { ok: false, reason: `no saved state in ${warmDir} yet` };
+}
+
+/** Every complete state in the store (a directory with a valid meta file), by directory name. */
+export async function listStates(warmDir: string): Promise<{ key: string; dir: string; meta: WarmMeta }[]> {
+  const states = [];
+  for (const key of (await readdir(warmDir).catch(() => [] as string[])).sort()) {
+    if (key.startsWith(".")) continue;
+    const meta = await readMeta(join(warmDir, key));
+    if (meta.ok) states.push({ key, dir: join(warmDir, key), meta: meta.meta });
+  }
+  return states;
 }
 
 async function readMeta(dir: string): Promise<{ ok: true; meta: WarmMeta } | { ok: false; reason: string }> {

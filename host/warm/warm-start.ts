@@ -178,7 +178,7 @@ export class WarmStart {
       }
     }
     const plan = this.plan;
-    if (plan.kind === "cold" && plan.save && plan.shape && !h.stopping()) {
+    if (plan.kind === "cold" && plan.save && !h.stopping()) {
       const saved = await saveWarmState({
         qmpSocket: h.qmpSocket(),
         dockerDisk: this.dockerDisk,
