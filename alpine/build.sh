@@ -24,9 +24,12 @@ hash_files() { (cd "$repo" && for f in "$@"; do printf '%s\n' "$f"; sha256sum < 
 
 # The guest's Debian suite: packages and kernel both come from it (apt lists of its own, under the cache).
 suite=${DINV_GUEST_SUITE:-trixie}
-# The root image's filesystem: erofs (compressed, read-only) or ext4 (uncompressed, as a sparse file).
+# The root image's filesystem: erofs (read-only, compact, uncompressed: nothing to decompress on the
+# guest's vCPU), erofs-lz4hc (compressed in the guest's kernel) or ext4 (a sparse file). The image
+# ships it as rootfs.img.zst and the launcher unpacks it natively at start (host/boot/root-image.ts).
 root_fs=${DINV_ROOT_FS:-erofs}
-case $root_fs in erofs|ext4) ;; *) die "DINV_ROOT_FS=$root_fs: erofs or ext4" ;; esac
+case $root_fs in erofs|erofs-lz4hc|ext4) ;; *) die "DINV_ROOT_FS=$root_fs: erofs, erofs-lz4hc or ext4" ;; esac
+mount_type=${root_fs%%-*}
 # shellcheck source=lib/apt-suite.sh
 . "$here/lib/apt-suite.sh" "$suite" "$cache"
 # The kernel package the suite's meta package points at (pinned per build by its name).
@@ -65,7 +68,7 @@ tar -C "$work" -xf "$tree_tar" ./usr/bin/busybox
 cp "$work/usr/bin/busybox" "$ird/bin/busybox"
 cp "$here/initramfs/init" "$ird/init"
 # The initramfs mounts the root image with the filesystem it was made with.
-echo "$root_fs" > "$ird/etc/root-fs-type"
+echo "$mount_type" > "$ird/etc/root-fs-type"
 cp "$constants" "$ird/etc/dinv-constants.sh"
 bash "$here/lib/modules.sh" "$kdir/modules" "$release" "$here/modules-initramfs.txt" "$ird" "$ird/etc/dinv-modules.order"
 # Uncompressed: under TCG, unpacking is cheaper than decompressing.
@@ -77,11 +80,13 @@ mkdir -p "$root"
 tar -C "$root" -xf "$tree_tar"
 docker_version=$(dpkg-query --admindir="$root/var/lib/dpkg" -W -f '${Version}' docker.io)
 # What the guest never runs: documentation, package management, containerd's own CLI and its legacy
-# shims (dockerd uses containerd-shim-runc-v2), iconv modules, perl (no guest script uses it).
+# shims (dockerd uses containerd-shim-runc-v2), iconv modules, perl (no guest script uses it),
+# corepack and type declarations (the agent is one bundle).
 rm -rf "$root"/usr/share/{doc,man,info,locale,lintian,bash-completion,zsh}/* "$root"/var/cache/* "$root"/var/lib/apt \
   "$root"/var/log/*.log "$root"/usr/lib/modules/* "$root"/usr/bin/{ctr,containerd-stress,containerd-shim,containerd-shim-runc-v1} \
   "$root"/usr/lib/x86_64-linux-gnu/gconv "$root"/usr/bin/perl* "$root"/usr/lib/x86_64-linux-gnu/perl-base "$root"/usr/share/perl5 \
-  "$root"/usr/bin/apt* "$root"/usr/lib/apt "$root"/usr/lib/x86_64-linux-gnu/libapt-* 2>/dev/null || true
+  "$root"/usr/bin/apt* "$root"/usr/lib/apt "$root"/usr/lib/x86_64-linux-gnu/libapt-* \
+  "$root"/usr/share/nodejs/corepack "$root"/usr/share/nodejs/@types "$root"/usr/bin/corepack 2>/dev/null || true
 bash "$here/lib/modules.sh" "$kdir/modules" "$release" "$here/modules-root.txt" "$root"
 cp -a "$here/rootfs/." "$root/"
 cp "$agent" "$root/usr/lib/dinv/dinv-agent.js"
@@ -92,6 +97,8 @@ bash "$here/lib/agent-snapshot.sh" "$root"
 mkdir -p "$root/var/lib/docker" "$root/etc/docker" "$root/run" "$root/run/lock"
 echo dinv > "$root/etc/hostname"
 if [ "$root_fs" = erofs ]; then
+  mkfs.erofs -T0 "$work/rootfs.img" "$root" >/dev/null
+elif [ "$root_fs" = erofs-lz4hc ]; then
   # lz4hc: the cheapest decompression under TCG of what the kernel's erofs reads; 64 KiB clusters.
   mkfs.erofs -zlz4hc,12 -C65536 -T0 "$work/rootfs.img" "$root" >/dev/null
 else
@@ -106,7 +113,11 @@ cp "$kdir/vmlinux" "$work/vmlinux.out"
 mv "$work/vmlinux.out" "$out/vmlinux"
 cp "$kdir/vmlinuz" "$out/vmlinuz"
 mv "$work/initramfs.cpio" "$out/initramfs.cpio"
+# What the image ships: the root image at zstd's level 19 with a 128 MiB window (the whole image is
+# one match window, the largest zstd unpacks without being told; ~0.5 s natively).
+zstd -19 --long=27 -T0 -q -f "$work/rootfs.img" -o "$work/rootfs.img.zst"
 mv "$work/rootfs.img" "$out/rootfs.img"
+mv "$work/rootfs.img.zst" "$out/rootfs.img.zst"
 cat > "$out/manifest.json" <<JSON
 {
   "recipe": "$recipe",
@@ -116,6 +127,7 @@ cat > "$out/manifest.json" <<JSON
   "kernelPackage": "$kpkg",
   "kernelRelease": "$release",
   "rootImageBytes": $(stat -c %s "$out/rootfs.img"),
+  "rootImageZstBytes": $(stat -c %s "$out/rootfs.img.zst"),
   "builtAt": "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 }
 JSON

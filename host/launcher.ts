@@ -19,7 +19,7 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
   }
   try {
     // An impossible plan (too many shares for microvm) is refused before any file is touched.
-    buildQemuArgs(prepared.config, qemuPlan(prepared, { kernel: prepared.pre.guest.kernel, initrd: prepared.pre.guest.initrd, shareFs: prepared.shareChoice.fs === "virtiofs" ? "virtiofs" : "9p", net: { kind: "slirp" }, withholdDockerForward: false }, "tcg"));
+    buildQemuArgs(prepared.config, qemuPlan(prepared, { kernel: prepared.pre.guest.kernel, rootImage: prepared.pre.guest.rootImage, initrd: prepared.pre.guest.initrd, shareFs: prepared.shareChoice.fs === "virtiofs" ? "virtiofs" : "9p", net: { kind: "slirp" }, withholdDockerForward: false }, "tcg"));
   } catch (err) {
     if (!(err instanceof PlanError)) throw err;
     log.error(err.message);

@@ -19,7 +19,10 @@ export interface GuestFiles {
   /** the kernel above is a bzImage: extract vmlinux from it before booting */
   kernelCompressed?: boolean;
   initrd: string;
+  /** rootfs.img when the guest directory has it, else the rootfs.img.zst the launcher unpacks */
   rootImage: string;
+  /** the root image above is zstd-compressed: unpack it before booting */
+  rootCompressed?: boolean;
 }
 
 export interface Preflight {
@@ -61,11 +64,15 @@ export async function preflight(config: HostConfig, qemuBinary: string): Promise
   const vmlinux = join(config.guestDir, "vmlinux");
   const vmlinuz = join(config.guestDir, "vmlinuz");
   const compressed = !(await isFile(vmlinux)) && (await isFile(vmlinuz));
+  const rootPlain = join(config.guestDir, "rootfs.img");
+  const rootZst = join(config.guestDir, "rootfs.img.zst");
+  const rootCompressed = !(await isFile(rootPlain)) && (await isFile(rootZst));
   const guest: GuestFiles = {
     kernel: compressed ? vmlinuz : vmlinux,
     ...(compressed ? { kernelCompressed: true } : {}),
     initrd: join(config.guestDir, "initramfs.cpio"),
-    rootImage: join(config.guestDir, "rootfs.img"),
+    rootImage: rootCompressed ? rootZst : rootPlain,
+    ...(rootCompressed ? { rootCompressed: true } : {}),
   };
   for (const file of [guest.kernel, guest.initrd, guest.rootImage]) {
     const s = await stat(file).catch(() => undefined);

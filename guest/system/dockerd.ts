@@ -5,6 +5,7 @@ import { existsSync, watch, type FSWatcher } from "node:fs";
 import { access, chown, mkdir, readFile, writeFile } from "node:fs/promises";
 import { DAEMON_JSON, DOCKER_SOCKET, EARLY_CONTAINERD, TLS_DIR, daemonJson } from "../../shared/daemon-config.js";
 import type { DockerdSpec } from "../../shared/protocol/guest-config.js";
+import { GUEST_DOCKER_ROOT } from "../../shared/constants.js";
 import { adoptProcess, followFile } from "./adopted.js";
 import { loadExeca } from "./exec.js";
 import { EARLY_DOCKERD_LOG } from "./early.js";
@@ -24,8 +25,13 @@ export function dockerdLevel(line: string): "debug" | "info" | "warn" | "error" 
   return "debug";
 }
 
+/** Where dockerd (23 and later) keeps its engine ID, `docker info`'s ID, read once at its start. */
+export const ENGINE_ID_FILE = `${GUEST_DOCKER_ROOT}/engine-id`;
+
 /** A dockerd the agent runs: spawned by it, or started by the guest init and adopted. */
 interface DockerdProcess {
+  /** undefined only for a spawn that failed */
+  pid: number | undefined;
   exited: Promise<string>;
   running(): boolean;
   kill(signal: NodeJS.Signals): void;
@@ -67,7 +73,7 @@ export class Dockerd {
       });
     }
     const exited = child.then((r) => (r.signal ? `signal ${r.signal}` : `exit code ${r.exitCode ?? "unknown"}`));
-    this.use({ exited, running: () => child.exitCode === null && child.signalCode === null, kill: (sig) => child.kill(sig) }, spec, log);
+    this.use({ pid: child.pid, exited, running: () => child.exitCode === null && child.signalCode === null, kill: (sig) => child.kill(sig) }, spec, log);
   }
 
   /**
@@ -98,6 +104,11 @@ export class Dockerd {
     });
     this.sockOwner = { uid: spec.sockUid, gid: spec.sockGid };
     this.watchSocket(log);
+  }
+
+  /** The running dockerd's process id (a warm start renews its engine ID in place). */
+  pid(): number | undefined {
+    return this.proc?.running() ? this.proc.pid : undefined;
   }
 
   private sockOwner = { uid: 0, gid: 0 };

@@ -9,7 +9,7 @@ import { LoopbackRelays } from "../publish/relay.js";
 import { prepareDisk } from "./disk.js";
 import { endOtherProcesses } from "./processes.js";
 import { dockerPortSource } from "./docker-ports.js";
-import { Dockerd } from "./dockerd.js";
+import { Dockerd, ENGINE_ID_FILE } from "./dockerd.js";
 import { waitEarlyStart } from "./early.js";
 import { run } from "./exec.js";
 import { mountShare, unmountAll } from "./mounts.js";
@@ -108,10 +108,13 @@ export class LinuxSystem implements GuestSystem {
   async renew(r: { entropy: Buffer; unixTimeMs: number; sockUid: number; sockGid: number }): Promise<{ bootId: string; detail: string }> {
     const started = performance.now();
     const skewMs = Date.now() - r.unixTimeMs;
-    const bootId = renewGuest(r.entropy, r.unixTimeMs);
+    // A state is saved at ready, so dockerd runs; its engine ID is renewed in place (alpine/tools/renew.c).
+    const pid = this.dockerd.pid();
+    if (!pid) throw new Error("dockerd is not running, so its engine ID cannot be renewed");
+    const { bootId, engineIdCopies } = renewGuest(r.entropy, r.unixTimeMs, { pid, engineIdFile: ENGINE_ID_FILE });
     await this.dockerd.setSocketOwner(r.sockUid, r.sockGid);
     const took = Math.round(performance.now() - started);
-    return { bootId, detail: `random pool reseeded, clock set (was ${(skewMs / 1000).toFixed(1)} s off), new machine-id, docker.sock owner ${r.sockUid}:${r.sockGid}, in ${took} ms` };
+    return { bootId, detail: `random pool reseeded, clock set (was ${(skewMs / 1000).toFixed(1)} s off), new machine-id, new engine ID (${engineIdCopies} copies in dockerd's memory), docker.sock owner ${r.sockUid}:${r.sockGid}, in ${took} ms` };
   }
 
   async powerOff(): Promise<void> {

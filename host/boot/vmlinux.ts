@@ -4,9 +4,9 @@
 
 import { spawn } from "node:child_process";
 import { createWriteStream } from "node:fs";
-import { copyFile, open, readFile, rename, rm, stat } from "node:fs/promises";
-import { join } from "node:path";
+import { open, readFile, rm, stat } from "node:fs/promises";
 import { finished } from "node:stream/promises";
+import { BootFileError, cachedUnpack } from "./unpack-cache.js";
 
 export type Payload = { codec: "zstd" | "xz"; offset: number };
 
@@ -19,7 +19,7 @@ export function bzImagePayload(image: Buffer): Payload | undefined {
   return found[0];
 }
 
-export class KernelError extends Error {}
+export class KernelError extends BootFileError {}
 
 /** Extract the ELF kernel of `bzImage` into `target` (replaced); rejects with a reason in words. */
 export async function extractVmlinux(bzImage: string, target: string): Promise<void> {
@@ -57,17 +57,7 @@ async function isElf(path: string): Promise<boolean> {
 
 /**
  * The kernel to boot: extracted from `bzImage` into `target`, or taken from `cacheDir` (the warm-start
- * directory, as trusted as the states in it) where an earlier run left it, under a name made of the
- * bzImage's size and modification time; a fresh extraction is left there for the next run.
+ * directory) where an earlier run left it.
  */
-export async function cachedVmlinux(bzImage: string, target: string, cacheDir?: string): Promise<string> {
-  const s = await stat(bzImage);
-  const cached = cacheDir ? join(cacheDir, `vmlinux-${s.size}-${Math.round(s.mtimeMs)}`) : undefined;
-  if (cached && (await isElf(cached))) return cached;
-  await extractVmlinux(bzImage, target);
-  if (cached) {
-    const tmp = `${cached}.${process.pid}.tmp`;
-    await copyFile(target, tmp).then(() => rename(tmp, cached), () => rm(tmp, { force: true })).catch(() => undefined);
-  }
-  return target;
-}
+export const cachedVmlinux = (bzImage: string, target: string, cacheDir?: string): Promise<string> =>
+  cachedUnpack({ source: bzImage, target, cacheDir, prefix: "vmlinux", unpack: extractVmlinux, usable: isElf });

@@ -28,7 +28,7 @@ export const ALLOWED: Record<string, string> = {
   DINV_DOCKER_DIR: "an absolute directory for docker.qcow2 (default /docker)",
   DINV_VOLUME_DIR: "an absolute directory for volume.qcow2 (default /volume)",
   DINV_RUN_DIR: "an absolute directory for sockets and pid files (default /run/dinv)",
-  DINV_GUEST_DIR: "an absolute directory holding vmlinux, initramfs.cpio and rootfs.img",
+  DINV_GUEST_DIR: "an absolute directory holding vmlinux (or vmlinuz), initramfs.cpio and rootfs.img (or rootfs.img.zst)",
   DINV_DOCKER_PORT: "a TCP port 1-65535 for the docker API forward (default 2375, or 2376 with DOCKER_TLS_CERTDIR)",
   DOCKER_TLS_CERTDIR: "an absolute directory for the TLS certificates of the docker API, as in docker:dind (default empty: plain API on 2375)",
   DINV_BIND_ADDR: "an IPv4 address the forwards listen on (default 127.0.0.1)",

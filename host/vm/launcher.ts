@@ -10,7 +10,7 @@ import { listenAgent } from "../agent/channel.js";
 import { GuestSession } from "../agent/session.js";
 import { bootTimeline, warmTimeline } from "../agent/timeline.js";
 import { bootInitrd } from "../boot/initrd.js";
-import { KernelError } from "../boot/vmlinux.js";
+import { BootFileError } from "../boot/unpack-cache.js";
 import { startControlServer } from "../control/server.js";
 import { LauncherState } from "../control/state.js";
 import { guestConfigFor } from "../guest-config.js";
@@ -56,6 +56,7 @@ export class Launcher {
   private shareFs: "9p" | "virtiofs";
   private net: QemuPlan["net"] = { kind: "slirp" };
   private kernel: string;
+  private rootImage: string;
   private initrd: string;
   private initrdMade = false;
   // What the run has seen so far.
@@ -82,6 +83,7 @@ export class Launcher {
     this.warm = files.warm;
     this.shareFs = p.shareChoice.fs === "virtiofs" ? "virtiofs" : "9p";
     this.kernel = p.pre.guest.kernel;
+    this.rootImage = p.pre.guest.rootImage;
     this.initrd = p.pre.guest.initrd;
     this.accel = p.choice.accel === "kvm" ? "kvm" : "tcg";
     this.stopper = new StopController(this.log, options.timings?.helloWaitMs);
@@ -92,7 +94,7 @@ export class Launcher {
 
   /** QEMU's plan for an accelerator, from the facts of the moment. */
   plan(accel: Accel): QemuPlan {
-    return qemuPlan(this.p, { kernel: this.kernel, initrd: this.initrd, shareFs: this.shareFs, net: this.net, withholdDockerForward: this.warm.withholdForward }, accel);
+    return qemuPlan(this.p, { kernel: this.kernel, rootImage: this.rootImage, initrd: this.initrd, shareFs: this.shareFs, net: this.net, withholdDockerForward: this.warm.withholdForward }, accel);
   }
 
   /** The whole run, to its exit code. */
@@ -100,7 +102,7 @@ export class Launcher {
     const { config } = this.p;
     const services = await startSideServices(config, this.p.shareChoice, { run: this.run, virtiofsSockets: virtiofsSockets(this.p) }, this.log);
     if (typeof services === "string") {
-      await this.files.kernel;
+      await this.files.boot;
       await this.files.runDir.release();
       this.lifecycle.to("failed", services);
       this.log.error(services);
@@ -118,14 +120,15 @@ export class Launcher {
     this.wireStop();
     await this.serve();
 
-    const kernel = await this.files.kernel;
-    if (kernel instanceof Error) {
-      await this.end("failed", kernel.message);
-      if (!(kernel instanceof KernelError)) throw kernel;
-      this.log.error(kernel.message);
+    const boot = await this.files.boot;
+    if (boot instanceof Error) {
+      await this.end("failed", boot.message);
+      if (!(boot instanceof BootFileError)) throw boot;
+      this.log.error(boot.message);
       return EXIT.failed;
     }
-    this.kernel = kernel;
+    this.kernel = boot.kernel;
+    this.rootImage = boot.rootImage;
     await this.options.beforeBoot?.();
     const booted = await this.boot(guestConfig);
     if (!booted.ok) {

@@ -8,6 +8,7 @@ import { RUN_FILES, virtiofsSocketName } from "./run-files.js";
 
 export interface PlanFacts {
   kernel: string;
+  rootImage: string;
   initrd: string;
   shareFs: "9p" | "virtiofs";
   net: QemuPlan["net"];
@@ -24,7 +25,7 @@ export function qemuPlan(p: Pick<Prepared, "config" | "pre">, facts: PlanFacts, 
   return {
     accel,
     qemu: pre.qemu!,
-    rootImage: pre.guest.rootImage,
+    rootImage: facts.rootImage,
     kernel: facts.kernel,
     initrd: facts.initrd,
     dockerDisk: join(config.dockerDir, "docker.qcow2"),

@@ -30,6 +30,8 @@ export const RUN_FILES = {
   bootInitrd: "initrd.cpio",
   /** the uncompressed kernel, extracted from the shipped bzImage at start */
   vmlinux: "vmlinux",
+  /** the root image, unpacked from the shipped rootfs.img.zst at start */
+  rootImage: "rootfs.img",
   /** the token the control API's TCP listener asks for (0600) */
   controlToken: "control.token",
 } as const;

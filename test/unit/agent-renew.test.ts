@@ -13,6 +13,7 @@ import { HostMessageSchema, type Renew } from "../../shared/protocol/host-messag
 import { createMemoryPair } from "../../shared/transport.js";
 import { makeConfig } from "../helpers/make-config.js";
 import { FakeSystem } from "../helpers/fake-system.js";
+import { parseRenewOutput } from "../../guest/system/renew.js";
 
 const silent = pino({ level: "silent" });
 let uptime = 0;
@@ -104,4 +105,12 @@ test("renew message: entropy must be 64 bytes of base64, ids in range", () => {
   assert.ok(!HostMessageSchema.safeParse(renew({ entropy: "abc" })).success);
   assert.ok(!HostMessageSchema.safeParse(renew({ sockUid: -1 })).success);
   assert.ok(!HostMessageSchema.safeParse(renew({ unixTimeMs: 0 })).success);
+});
+
+test("the renewal helper's answer: a version 4 boot id and the engine ID's copies, nothing else", () => {
+  assert.deepEqual(parseRenewOutput("0b2c3d4e-5f60-4718-8a9b-0c1d2e3f4a5b 3\n"), { bootId: "0b2c3d4e-5f60-4718-8a9b-0c1d2e3f4a5b", engineIdCopies: 3 });
+  assert.deepEqual(parseRenewOutput("0b2c3d4e-5f60-4718-8a9b-0c1d2e3f4a5b 0"), { bootId: "0b2c3d4e-5f60-4718-8a9b-0c1d2e3f4a5b", engineIdCopies: 0 });
+  for (const bad of ["", "0b2c3d4e-5f60-4718-8a9b-0c1d2e3f4a5b", "0b2c3d4e-5f60-1718-8a9b-0c1d2e3f4a5b 1", "0b2c3d4e-5f60-4718-8a9b-0c1d2e3f4a5b -1", "0b2c3d4e-5f60-4718-8a9b-0c1d2e3f4a5b 1 2"]) {
+    assert.equal(parseRenewOutput(bad), undefined, bad);
+  }
 });
