@@ -47,12 +47,12 @@ async function dinvReady(env: Record<string, string>, tar: string, importImage: 
   return { ms, run, start: state?.warm?.start, loadMs: state?.warm?.loadMs };
 }
 
-/** The dinv image on the test engine, warm (a state in the volume) or cold: docker run to /_ping, ms. */
-async function imageReady(engine: TestDockerd, warmVolume: string | undefined): Promise<number> {
+/** A dinv image on the test engine, warm (a state in the volume) or cold: docker run to /_ping, ms. */
+export async function imageReady(engine: TestDockerd, warmVolume: string | undefined, image = "dinv:latest"): Promise<number> {
   const port = await freePort();
   const name = `dinv-bench-image-${process.pid}-${port}`;
   const t0 = Date.now();
-  const run = engine.docker(["run", "-d", "--name", name, "--device", "/dev/kvm", "-p", `127.0.0.1:${port}:2375`, ...(warmVolume ? ["-v", `${warmVolume}:/var/cache/dinv`] : []), "dinv:latest"]);
+  const run = engine.docker(["run", "-d", "--name", name, "--device", "/dev/kvm", "-p", `127.0.0.1:${port}:2375`, ...(warmVolume ? ["-v", `${warmVolume}:/var/cache/dinv`] : []), image]);
   if (run.code !== 0) throw new Error(`docker run dinv failed: ${run.stderr}`);
   try {
     return await untilPing(port, t0, 300_000);

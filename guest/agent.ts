@@ -2,7 +2,7 @@
 // It knows neither its transport nor the OS: both are passed in.
 
 import { PROTOCOL_VERSION } from "../shared/constants.js";
-import type { GuestConfig } from "../shared/protocol/guest-config.js";
+import type { DockerdSpec, GuestConfig } from "../shared/protocol/guest-config.js";
 import type { GuestMessage } from "../shared/protocol/guest-messages.js";
 import type { HostMessage, Renew } from "../shared/protocol/host-messages.js";
 import type { StepName } from "../shared/protocol/status.js";
@@ -45,6 +45,8 @@ export class Agent {
   private readonly publisher: PublishReporter;
   private bootId: string;
   private renewing: Promise<void> | undefined;
+  /** set while dockerd is restarted with a restored run's configuration */
+  private reconfiguring: Promise<void> | undefined;
   /** aborted by the shutdown: the boot's waits (init script, dockerd's answer) end at once */
   private readonly bootAbort = new AbortController();
 
@@ -102,10 +104,34 @@ export class Agent {
       this.bootId = bootId;
       this.publisher.setBootId(bootId);
       this.status.setBootId(bootId);
-      this.greet({ ok: true, detail });
+      const reconfigured = message.dockerd ? `; ${await this.reconfigure(message.dockerd)}` : "";
+      this.greet({ ok: true, detail: `${detail}${reconfigured}` });
     } catch (err) {
       this.greet({ ok: false, detail: describe(err).message });
     }
+  }
+
+  /**
+   * A restored guest whose run wants another dockerd configuration (bridge, daemon.json keys,
+   * registry options): dockerd is restarted with it. The supervisor sees a planned exit, not a crash.
+   */
+  private async reconfigure(spec: DockerdSpec): Promise<string> {
+    const config = this.config;
+    if (!config) throw new Error("no configuration to change: this guest was not saved after a boot");
+    const started = this.options.clock.uptimeMs();
+    let done: () => void = () => undefined;
+    this.reconfiguring = new Promise<void>((r) => (done = r));
+    try {
+      await this.system.stopDockerd(config.dockerd.shutdownTimeoutSeconds);
+      config.dockerd = spec;
+      await this.system.startDockerd(spec, (level, msg, source) => this.log(level, msg, source));
+      const { version } = await this.system.waitDockerd(this.options.dockerdTimeoutMs, this.bootAbort.signal);
+      this.status.setDockerVersion(version);
+    } finally {
+      this.reconfiguring = undefined;
+      done();
+    }
+    return `reconfigured: dockerd restarted with this run's configuration in ${Math.round(this.options.clock.uptimeMs() - started)} ms`;
   }
 
   /** Start the steps that need no configuration (waiting for the init script). */
@@ -214,6 +240,12 @@ export class Agent {
     for (let attempt = 1; ; attempt++) {
       const how = await this.system.dockerdExited();
       if (this.stopping) return;
+      if (this.reconfiguring) {
+        // Stopped on purpose and started again with another configuration: watch the new one.
+        await this.reconfiguring;
+        attempt--;
+        continue;
+      }
       this.publisher.dockerdGone();
       if (attempt > max) {
         this.status.setCondition("dockerd", { step: "dockerd", message: `dockerd exited (${how}) and was restarted ${max} times; giving up`, hint: "see the dockerd lines in the launcher log; restart dinv" });

@@ -8,7 +8,6 @@ import { runLauncher } from "../launcher.js";
 import type { Logger } from "../log.js";
 import { prepareLaunch } from "../vm/prepare.js";
 import { warmPlanForRun } from "../warm/plan.js";
-import { shapeKey } from "../warm/shape.js";
 import { listStates } from "../warm/store.js";
 
 export const WARM_HELP = `Usage: dinv warm save [-- COMMAND ARGS...] | status [--json]
@@ -71,8 +70,10 @@ export async function warmStatus(env: Record<string, string | undefined>, log: L
     guestFiles: [pre.guest.kernel, pre.guest.initrd, pre.guest.rootImage],
     dockerDiskExists: false,
   });
-  const states = (await listStates(config.warm.dir)).map((s) => ({ dir: s.dir, fits: shapeKey(plan.shape) === s.key, ...s.meta }));
-  const verdict = plan.kind === "restore" ? `a fresh run restores ${plan.dir}` : `a fresh run boots cold: ${plan.reason}`;
+  const states = (await listStates(config.warm.dir)).map((s) => ({ dir: s.dir, fits: plan.kind === "restore" && plan.dir === s.dir, ...s.meta }));
+  const verdict = plan.kind !== "restore"
+    ? `a fresh run boots cold: ${plan.reason}`
+    : `a fresh run restores ${plan.dir}${plan.reconfigure ? " and restarts dockerd with this configuration (warm, reconfigured: only dockerd's configuration differs)" : ""}`;
   if (json) {
     out.write(`${JSON.stringify({ warmDir: config.warm.dir, mode: config.warm.mode, verdict, shape: plan.shape, states })}\n`);
     return 0;

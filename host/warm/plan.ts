@@ -60,7 +60,7 @@ export async function probeGuestFiles(files: string[]): Promise<string> {
 }
 
 export type WarmPlan =
-  | { kind: "restore"; shape: WarmShape; dir: string; meta: WarmMeta }
+  | { kind: "restore"; shape: WarmShape; dir: string; meta: WarmMeta; /** dockerd's configuration differs: restarted after the renewal */ reconfigure?: true }
   | { kind: "cold"; shape: WarmShape; reason: string; save: boolean };
 
 export interface WarmPlanInput {
@@ -80,7 +80,7 @@ export async function planWarm(i: WarmPlanInput): Promise<WarmPlan> {
   if (!dir?.isDirectory()) return { kind: "cold", shape, reason: `DINV_WARM_DIR ${config.warm.dir} does not exist (mount a volume there to keep warm states)`, save: false };
   if (i.dockerDiskExists) return { kind: "cold", shape, reason: "the docker disk exists: this run boots with its own data", save: false };
   const found: Found = i.forceSave ? { ok: false, reason: "dinv warm save" } : await findState(config.warm.dir, shape);
-  if (found.ok) return { kind: "restore", shape, dir: found.dir, meta: found.meta };
+  if (found.ok) return { kind: "restore", shape, dir: found.dir, meta: found.meta, ...(found.reconfigure ? { reconfigure: true as const } : {}) };
   return { kind: "cold", shape, reason: found.reason, save: true };
 }
 

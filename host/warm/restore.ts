@@ -4,6 +4,7 @@
 
 import { randomBytes } from "node:crypto";
 import { open } from "node:fs/promises";
+import type { DockerdSpec } from "../../shared/protocol/guest-config.js";
 import type { Renew } from "../../shared/protocol/host-messages.js";
 import type { Logger } from "../log.js";
 import { qmpCommand } from "../qemu/qmp.js";
@@ -26,6 +27,8 @@ export interface RestoreOptions {
   /** the renewal goes to the guest first; resolves with its answer */
   renew: (message: Renew) => Promise<{ ok: boolean; detail: string }>;
   sockOwner: { uid: number; gid: number };
+  /** this run's dockerd configuration, when the saved guest's differs */
+  dockerd?: DockerdSpec;
   /** each QEMU started (monitor, stop controller) */
   onStart: (qemu: QemuProcess) => void;
   onConsole: (line: string) => void;
@@ -68,6 +71,7 @@ export async function restoreVm(o: RestoreOptions): Promise<RestoreResult> {
       entropy: randomBytes(64).toString("base64"),
       sockUid: o.sockOwner.uid,
       sockGid: o.sockOwner.gid,
+      ...(o.dockerd ? { dockerd: o.dockerd } : {}),
     });
     const resumed = Date.now();
     // The state was saved paused, so the restored VM waits for this; the renew is queued before it.

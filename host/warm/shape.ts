@@ -55,6 +55,14 @@ export function shapeMismatch(saved: WarmShape, current: WarmShape): string | un
   return undefined;
 }
 
+/**
+ * A state that differs from this run only in dockerd's configuration can still be restored: the
+ * agent then restarts dockerd with this run's ("warm, reconfigured"). Pure.
+ */
+export function onlyDockerdDiffers(saved: WarmShape, current: WarmShape): boolean {
+  return saved.dockerd !== current.dockerd && shapeMismatch({ ...saved, dockerd: current.dockerd }, current) === undefined;
+}
+
 /** The directory name a shape's state is kept under: a digest of its fields in a fixed order. */
 export function shapeKey(shape: WarmShape): string {
   const ordered = (Object.keys(LABEL) as (keyof WarmShape)[]).map((k) => [k, shape[k]]);

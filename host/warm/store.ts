@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { Transform } from "node:stream";
 import { z } from "zod";
-import { shapeKey, shapeMismatch, WarmShapeSchema, type WarmShape } from "./shape.js";
+import { onlyDockerdDiffers, shapeKey, shapeMismatch, WarmShapeSchema, type WarmShape } from "./shape.js";
 
 /** The files of one saved state. */
 export const WARM_FILES = { meta: "meta.json", state: "state.bin", disk: "docker.qcow2" } as const;
@@ -38,24 +38,37 @@ export const WarmMetaSchema = z.object({
 });
 export type WarmMeta = z.infer<typeof WarmMetaSchema>;
 
-export type Found = { ok: true; dir: string; meta: WarmMeta } | { ok: false; reason: string };
+export type Found = { ok: true; dir: string; meta: WarmMeta; reconfigure?: true } | { ok: false; reason: string };
 
-/** The state saved for this shape, checked for presence and sizes (digests are checked while it is used). */
+/** Both files of a state present with the sizes its meta file names; otherwise why not. */
+async function filesWhole(dir: string, meta: WarmMeta): Promise<string | undefined> {
+  for (const [file, record] of [[WARM_FILES.state, meta.state], [WARM_FILES.disk, meta.disk]] as const) {
+    const size = (await stat(join(dir, file)).catch(() => undefined))?.size;
+    if (size !== record.bytes) return `${join(dir, file)} is ${size === undefined ? "missing" : `${size} bytes, the meta file says ${record.bytes}`}`;
+  }
+  return undefined;
+}
+
+/**
+ * The state saved for this shape, checked for presence and sizes (digests are checked while it is
+ * used); without one, the newest state that differs only in dockerd's configuration (restored, then
+ * dockerd restarted with this run's).
+ */
 export async function findState(warmDir: string, shape: WarmShape): Promise<Found> {
   const dir = join(warmDir, shapeKey(shape));
   const meta = await readMeta(dir);
   if (meta.ok) {
     const mismatch = shapeMismatch(meta.meta.shape, shape);
     if (mismatch) return { ok: false, reason: `the state in ${dir} does not fit: ${mismatch}` };
-    for (const [file, record] of [[WARM_FILES.state, meta.meta.state], [WARM_FILES.disk, meta.meta.disk]] as const) {
-      const size = (await stat(join(dir, file)).catch(() => undefined))?.size;
-      if (size !== record.bytes) return { ok: false, reason: `${join(dir, file)} is ${size === undefined ? "missing" : `${size} bytes, the meta file says ${record.bytes}`}` };
-    }
-    return { ok: true, dir, meta: meta.meta };
+    const broken = await filesWhole(dir, meta.meta);
+    return broken ? { ok: false, reason: broken } : { ok: true, dir, meta: meta.meta };
   }
   if (meta.reason !== "missing") return { ok: false, reason: meta.reason };
+  const newestFirst = (await listStates(warmDir)).sort((a, b) => (a.meta.savedAt < b.meta.savedAt ? 1 : -1));
+  const near = newestFirst.find((s) => onlyDockerdDiffers(s.meta.shape, shape));
+  if (near && !(await filesWhole(near.dir, near.meta))) return { ok: true, dir: near.dir, meta: near.meta, reconfigure: true };
   // None for this shape: name how the newest other one differs, which is what a user changed.
-  const newest = (await listStates(warmDir)).sort((a, b) => (a.meta.savedAt < b.meta.savedAt ? 1 : -1))[0]?.meta;
+  const newest = newestFirst[0]?.meta;
   if (newest) return { ok: false, reason: `no saved state of this shape in ${warmDir}; the newest one's ${shapeMismatch(newest.shape, shape)}` };
   return { ok: false, reason: `no saved state in ${warmDir} yet` };
 }

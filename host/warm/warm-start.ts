@@ -5,6 +5,7 @@
 import { mkdir } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
+import type { DockerdSpec } from "../../shared/protocol/guest-config.js";
 import type { DinvState } from "../../shared/protocol/control.js";
 import type { GuestSession } from "../agent/session.js";
 import type { HostConfig } from "../config/env.js";
@@ -55,6 +56,8 @@ export class WarmStart {
     private readonly dockerDisk: string,
     private readonly saveOnly: { command?: string[] } | undefined,
     private readonly fileMigration: boolean,
+    /** this run's dockerd configuration (sent to a restored guest whose saved one differs) */
+    private readonly dockerd: DockerdSpec,
   ) {
     this.withholdForward = plan.kind === "restore" || plan.save;
   }
@@ -69,9 +72,10 @@ export class WarmStart {
     saveOnly?: { command?: string[] };
   }): Promise<WarmStart | { refused: string }> {
     const { config, pre, log } = o;
+    const guest = guestConfigFor(config, undefined, "9p", config.net);
     const plan = await warmPlanForRun({
       config,
-      guest: guestConfigFor(config, undefined, "9p", config.net),
+      guest,
       accel: o.accel,
       qemu: pre.qemu!,
       ...(pre.tscKhz ? { tscKhz: pre.tscKhz } : {}),
@@ -80,7 +84,7 @@ export class WarmStart {
       ...(o.saveOnly ? { forceSave: true } : {}),
     });
     if (o.saveOnly && !(plan.kind === "cold" && plan.save)) return { refused: `dinv warm save: cannot save a warm state: ${plan.kind === "cold" ? plan.reason : "a state would be restored"}` };
-    const warm = new WarmStart(plan, config, o.dockerDisk, o.saveOnly, pre.qemu!.fileMigration);
+    const warm = new WarmStart(plan, config, o.dockerDisk, o.saveOnly, pre.qemu!.fileMigration, guest.dockerd);
     if (plan.kind === "restore") {
       // The state's digest is checked while QEMU reads it (the restored VM waits paused for the verdict).
       warm.stateVerified = verifyState(join(plan.dir, WARM_FILES.state), plan.meta).catch((err: Error) => err.message);
@@ -133,6 +137,8 @@ export class WarmStart {
         h.session.expectRenewal(message);
       }),
       sockOwner: this.config.dockerSock,
+      // Another dockerd configuration: the agent restarts dockerd with this run's (~10-13 s under TCG).
+      ...(plan.reconfigure ? { dockerd: this.dockerd, renewTimeoutMs: 300_000 } : {}),
       onStart,
       onConsole: (line) => {
         if (h.session.budget.take(line.length).allowed) h.log.info({ src: "console" }, line);
@@ -140,7 +146,8 @@ export class WarmStart {
       signal: this.abort.signal,
     });
     if (restored.ok) {
-      this.info = { start: "warm", reason: `restored from ${plan.dir} (saved ${plan.meta.savedAt}); ${restored.detail}`, loadMs: restored.loadMs };
+      const how = plan.reconfigure ? "warm, reconfigured: " : "";
+      this.info = { start: "warm", reason: `${how}restored from ${plan.dir} (saved ${plan.meta.savedAt}); ${restored.detail}`, loadMs: restored.loadMs };
       h.state.setWarm(this.info);
       h.log.info(`warm start: the saved VM was loaded ${restored.loadMs} ms after QEMU started and renewed in ${restored.renewMs} ms`);
       return { qemu: restored.qemu };

@@ -1,7 +1,7 @@
 // Messages the host sends the guest agent.
 
 import { z } from "zod";
-import { GuestConfigSchema } from "./guest-config.js";
+import { DockerdSpecSchema, GuestConfigSchema } from "./guest-config.js";
 
 export const ConfigMessageSchema = z.object({
   type: z.literal("config"),
@@ -32,6 +32,8 @@ export const RenewSchema = z.object({
   sockUid: id,
   /** owner gid of /var/run/docker.sock in this run */
   sockGid: id,
+  /** this run's dockerd configuration, sent only when it differs from the saved one: dockerd is restarted with it */
+  dockerd: DockerdSpecSchema.optional(),
 });
 
 export const HostMessageSchema = z.discriminatedUnion("type", [ConfigMessageSchema, StatusRequestSchema, ShutdownSchema, RenewSchema]);

@@ -69,8 +69,11 @@ export class FakeSystem implements GuestSystem {
   async discardDockerd(pid: number, timeoutSeconds: number): Promise<void> {
     this.calls.push(`discard:${pid}:${timeoutSeconds}`);
   }
-  async startDockerd(): Promise<void> {
+  /** the configuration of each dockerd start */
+  dockerdSpecs: unknown[] = [];
+  async startDockerd(spec?: unknown): Promise<void> {
     this.calls.push("dockerd");
+    this.dockerdSpecs.push(spec);
   }
   /** dockerd never answers (until the wait is aborted) */
   dockerdHangs = false;
@@ -95,6 +98,7 @@ export class FakeSystem implements GuestSystem {
   }
   async stopDockerd(timeoutSeconds: number): Promise<string> {
     this.calls.push(`stop:${timeoutSeconds}`);
+    this.killDockerd("stopped");
     return "dockerd stopped";
   }
   async unmountAll(): Promise<string> {

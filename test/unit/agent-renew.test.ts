@@ -42,13 +42,13 @@ async function readyGuest(system = new FakeSystem()) {
 }
 
 /** A new run's session that expects a renewal, connected to the (restored) agent; its answers collected. */
-function renewingSession(agent: Agent) {
+function renewingSession(agent: Agent, over: Partial<Renew> = {}) {
   const session = new GuestSession(guestConfigFor(makeConfig()), silent);
   const answers: { ok: boolean; detail: string }[] = [];
   let hellos = 0;
   session.onrenewed = (r) => answers.push(r);
   session.onhello = () => hellos++;
-  session.expectRenewal(renew());
+  session.expectRenewal(renew(over));
   const [host, guest] = createMemoryPair(GuestMessageSchema, HostMessageSchema);
   session.attach(host);
   // The agent greets the new channel by itself (a reconnect): its old boot id is not this run's guest.
@@ -113,4 +113,22 @@ test("the renewal helper's answer: a version 4 boot id and the engine ID's copie
   for (const bad of ["", "0b2c3d4e-5f60-4718-8a9b-0c1d2e3f4a5b", "0b2c3d4e-5f60-1718-8a9b-0c1d2e3f4a5b 1", "0b2c3d4e-5f60-4718-8a9b-0c1d2e3f4a5b -1", "0b2c3d4e-5f60-4718-8a9b-0c1d2e3f4a5b 1 2"]) {
     assert.equal(parseRenewOutput(bad), undefined, bad);
   }
+});
+
+test("renewal with another dockerd configuration: dockerd restarted with it, reported, and a later crash restarts it with it too", async () => {
+  const { agent, system } = await readyGuest();
+  const spec = { ...guestConfigFor(makeConfig({ bip: "172.29.0.1/16" })).dockerd };
+  const { session, answers } = renewingSession(agent, { dockerd: spec });
+  await until(() => answers.length === 1, "renewed");
+  assert.equal(answers[0]!.ok, true, answers[0]!.detail);
+  assert.match(answers[0]!.detail, /^renewed; reconfigured: dockerd restarted with this run's configuration in \d+ ms$/);
+  const after = system.calls.slice(system.calls.indexOf("renew"));
+  assert.deepEqual(after.filter((c) => c.startsWith("stop") || c === "dockerd" || c === "ping"), ["stop:5", "dockerd", "ping"]);
+  assert.deepEqual(system.dockerdSpecs.at(-1), spec);
+  await until(() => session.status?.state.phase === "ready", "ready under the new boot");
+  // The planned stop was no crash; a crash now restarts dockerd with this run's configuration.
+  const starts = system.dockerdSpecs.length;
+  system.killDockerd("signal SIGKILL");
+  await until(() => system.dockerdSpecs.length === starts + 1, "restarted after the crash", 5000);
+  assert.deepEqual(system.dockerdSpecs.at(-1), spec);
 });

@@ -10,7 +10,7 @@ import { buildQemuArgs } from "../../host/qemu/args.js";
 import { qemuFeatures } from "../../host/qemu/version.js";
 import { guestConfigFor } from "../../host/guest-config.js";
 import { planWarm, verifyState, warmShapeOf, type WarmFacts } from "../../host/warm/plan.js";
-import { shapeKey, shapeMismatch, warmIneligible, type WarmShape } from "../../host/warm/shape.js";
+import { onlyDockerdDiffers, shapeKey, shapeMismatch, warmIneligible, type WarmShape } from "../../host/warm/shape.js";
 import { commitState, copyVerified, findState, hashFile, WARM_FILES, type WarmMeta } from "../../host/warm/store.js";
 import { incomingUri, outgoingUri, shellQuote } from "../../host/warm/uri.js";
 import { makeConfig, makePlan } from "../helpers/make-config.js";
@@ -103,6 +103,24 @@ test("warm plan: restore only with a warm directory, no docker disk yet, and a s
   plan = await planWarm({ config, shape: base({ memoryBytes: 2 ** 30 }), dockerDiskExists: false });
   assert.equal(plan.kind, "cold");
   assert.match((plan as { reason: string }).reason, /DINV_MEMORY/);
+});
+
+test("warm plan: a state that differs only in dockerd's configuration is restored and reconfigured; any other difference boots cold", async () => {
+  const warmDir = store();
+  const config = makeConfig({ warm: { mode: "auto", dir: warmDir } });
+  const saved = base();
+  const dir = await saveFake(warmDir, saved);
+  assert.equal(onlyDockerdDiffers(saved, { ...saved, dockerd: "another" }), true);
+  assert.equal(onlyDockerdDiffers(saved, saved), false, "equal shapes need no reconfiguring");
+  assert.equal(onlyDockerdDiffers(saved, { ...base({ cpus: 2 }), dockerd: "another" }), false);
+  let plan = await planWarm({ config, shape: { ...saved, dockerd: "another" }, dockerDiskExists: false });
+  assert.deepEqual([plan.kind, plan.kind === "restore" && plan.reconfigure === true, (plan as { dir: string }).dir], ["restore", true, dir]);
+  plan = await planWarm({ config, shape: { ...base({ memoryBytes: 2 ** 30 }), dockerd: "another" }, dockerDiskExists: false });
+  assert.equal(plan.kind, "cold");
+  // Once a state of the run's own shape exists, it is the one restored, as it is.
+  const own = await saveFake(warmDir, { ...saved, dockerd: "another" });
+  plan = await planWarm({ config, shape: { ...saved, dockerd: "another" }, dockerDiskExists: false });
+  assert.deepEqual([plan.kind, plan.kind === "restore" && plan.reconfigure === true, (plan as { dir: string }).dir], ["restore", false, own]);
 });
 
 test("warm store: a truncated, missing or corrupted state is never used", async () => {

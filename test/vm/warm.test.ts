@@ -69,6 +69,9 @@ describe("warm start: save once, restore twice", () => {
     // Another shape does not fit, and the verdict names what differs.
     const other = spawnSync(process.execPath, [DINV, "warm", "status", "--json"], { env: env({ DINV_MEMORY: "1G" }), encoding: "utf8" });
     assert.match((JSON.parse(other.stdout) as { verdict: string }).verdict, /boots cold: .*DINV_MEMORY/);
+    // Only dockerd's configuration differs: restored, then reconfigured.
+    const bip = spawnSync(process.execPath, [DINV, "warm", "status", "--json"], { env: env({ DINV_BIP: "172.29.0.1/16" }), encoding: "utf8" });
+    assert.match((JSON.parse(bip.stdout) as { verdict: string }).verdict, /restores .*warm, reconfigured/);
   });
 
   test("two runs restored from one state are ready at once, have the saved image, and are each their own guest", async () => {
@@ -100,6 +103,23 @@ describe("warm start: save once, restore twice", () => {
     assert.match(a.engineId, /^[0-9a-f-]{36}$/);
     assert.notEqual(a.engineId, b.engineId, "dockerd's engine ID");
     console.log(`warm starts ready in ${seen.map((s) => s.readyMs).join(" and ")} ms; engine IDs ${a.engineId}, ${b.engineId}`);
+  });
+
+  test("a run with another dockerd configuration (DINV_BIP) restores the state, reconfigured: dockerd restarted with its bridge", async () => {
+    const dinv = await DinvProcess.create({ DINV_WARM_DIR: warmDir, DINV_BIP: "172.29.0.1/16" });
+    instances.push(dinv);
+    dinv.start();
+    const state = await dinv.waitUntilSettled(300);
+    assert.equal(state.phase, "ready", dinv.tail());
+    assert.equal(state.warm?.start, "warm", `${JSON.stringify(state.warm)}\n${dinv.tail()}`);
+    assert.match(state.warm!.reason, /^warm, reconfigured: .*reconfigured: dockerd restarted with this run's configuration in \d+ ms$/);
+    const bridge = docker(dinv.dockerHost, ["network", "inspect", "bridge", "--format", "{{(index .IPAM.Config 0).Gateway}}"]);
+    assert.equal(bridge.stdout.trim(), "172.29.0.1", bridge.stderr);
+    const ran = docker(dinv.dockerHost, ["run", "--rm", "dinv-test/busybox", "sh", "-c", "ip route | grep -o 'via [0-9.]*'"]);
+    assert.equal(ran.stdout.trim(), "via 172.29.0.1", ran.stderr);
+    console.log(`reconfigured: ${state.warm!.reason}`);
+    const stopped = await dinv.stop();
+    assert.equal(stopped.code, 0, dinv.tail());
   });
 
   test("a corrupted state (same size, other bytes) boots cold, with a line naming the file", async () => {
