@@ -102,7 +102,7 @@ export class Launcher {
     const { config } = this.p;
     const services = await startSideServices(config, this.p.shareChoice, { run: this.run, virtiofsSockets: virtiofsSockets(this.p) }, this.log);
     if (typeof services === "string") {
-      await this.files.boot;
+      await this.files.discardUnpacked();
       await this.files.runDir.release();
       this.lifecycle.to("failed", services);
       this.log.error(services);
@@ -341,7 +341,7 @@ export class Launcher {
     this.monitor.stop();
     await this.services.stop();
     await rm(this.run(RUN_FILES.bootInitrd), { force: true });
-    await rm(this.run(RUN_FILES.vmlinux), { force: true });
+    await this.files.discardUnpacked();
     await this.files.runDir.release();
     for (const close of this.closers) await close();
   }

@@ -2,7 +2,7 @@
 // the kernel extracted (or taken from the warm directory), the warm start planned and the disks made
 // or checked. A refusal names its reason and releases what was taken.
 
-import { chmod, mkdir } from "node:fs/promises";
+import { chmod, mkdir, rm } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { cachedRootImage } from "../boot/root-image.js";
@@ -24,6 +24,8 @@ export interface PreparedFiles {
   runDir: { release: () => Promise<void> };
   /** the kernel and root image QEMU boots, once unpacked; an error if they could not be */
   boot: Promise<BootFiles | Error>;
+  /** remove what was unpacked into the run directory (after QEMU, or when no QEMU runs) */
+  discardUnpacked: () => Promise<void>;
   warm: WarmStart;
   mayFormat: MayFormat;
   dockerDisk: string;
@@ -52,8 +54,13 @@ export async function prepareFiles(p: Prepared, log: Logger, saveOnly: { command
     pre.guest.kernelCompressed ? cachedVmlinux(pre.guest.kernel, run(RUN_FILES.vmlinux), cache) : pre.guest.kernel,
     pre.guest.rootCompressed ? cachedRootImage(pre.guest.rootImage, run(RUN_FILES.rootImage), cache) : pre.guest.rootImage,
   ]).then(([kernel, rootImage]) => ({ kernel, rootImage }), (err: unknown) => (err instanceof Error ? err : new Error(String(err))));
-  const refuse = async (reason: string) => {
+  // A warm directory's copies stay for the next run; the run directory's go with the run.
+  const discardUnpacked = async () => {
     await boot;
+    for (const made of [RUN_FILES.vmlinux, RUN_FILES.rootImage]) await rm(run(made), { force: true });
+  };
+  const refuse = async (reason: string) => {
+    await discardUnpacked();
     await runDir.release();
     return { refused: reason };
   };
@@ -81,5 +88,5 @@ export async function prepareFiles(p: Prepared, log: Logger, saveOnly: { command
     if (!(err instanceof DiskError)) throw err;
     return refuse(err.message);
   }
-  return { runDir, boot, warm, mayFormat, dockerDisk, volumeDisk };
+  return { runDir, boot, discardUnpacked, warm, mayFormat, dockerDisk, volumeDisk };
 }

@@ -112,3 +112,23 @@ for (const [what, create, message] of [
     assert.equal(after.mtimeMs, before.mtimeMs);
   });
 }
+
+test("a run refused after the root image was unpacked leaves no copy of it in the run directory", async () => {
+  const guest = mkdtempSync(join(tmpdir(), "dinv-guest-"));
+  for (const f of ["vmlinux", "initramfs.cpio"]) writeFileSync(join(guest, f), "x");
+  const image = Buffer.alloc(65536);
+  image.writeUInt32LE(0xe0f5e1e2, 1024);
+  writeFileSync(join(guest, "rootfs.img"), image);
+  execFileSync("zstd", ["-q", "--rm", join(guest, "rootfs.img"), "-o", join(guest, "rootfs.img.zst")]);
+  const base = mkdtempSync(join(tmpdir(), "dinv-unpacked-"));
+  mkdirSync(join(base, "docker"));
+  // A docker disk dinv refuses: the refusal comes after the unpacking started.
+  writeFileSync(join(base, "docker", "docker.qcow2"), Buffer.alloc(1 << 20, 7));
+  const lines: string[] = [];
+  const log = pino({ level: "info" }, { write: (l: string) => void lines.push(l) });
+  const env = { DINV_GUEST_DIR: guest, DINV_DOCKER_DIR: join(base, "docker"), DINV_RUN_DIR: join(base, "run"), DINV_WARM_START: "off" };
+  const code = await runLauncher({ env, log, defaultGuestDir: "/nonexistent" });
+  assert.equal(code, EXIT.config, lines.join("\n"));
+  assert.match(lines.join("\n"), /is a raw image, not qcow2/);
+  assert.equal(existsSync(join(base, "run", "rootfs.img")), false, "the unpacked root image is gone");
+});
