@@ -6,19 +6,14 @@ import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { PROTOCOL_VERSION } from "../../shared/constants.js";
 import type { StatusSnapshot } from "../../shared/protocol/status.js";
-import { listenAgent } from "../agent/channel.js";
 import { GuestSession } from "../agent/session.js";
 import { bootTimeline, warmTimeline } from "../agent/timeline.js";
 import { bootInitrd } from "../boot/initrd.js";
 import { BootFileError } from "../boot/unpack-cache.js";
-import { startControlServer } from "../control/server.js";
 import { LauncherState } from "../control/state.js";
 import { guestConfigFor } from "../guest-config.js";
 import type { GuestConfig } from "../../shared/protocol/guest-config.js";
 import type { Logger } from "../log.js";
-import { reachableAddress } from "../net/forwards.js";
-import { pingDocker, type DockerEndpoint } from "../proxy/docker-endpoint.js";
-import { serveDockerSocket } from "../proxy/docker-socket.js";
 import { publishPolicy } from "../publish/policy.js";
 import { AutoPublisher } from "../publish/publisher.js";
 import { slirpBackend } from "../publish/slirp.js";
@@ -27,6 +22,7 @@ import type { QemuProcess } from "../qemu/process.js";
 import type { WarmStart } from "../warm/warm-start.js";
 import { bootWithWatchdog, type BootResult } from "./boot.js";
 import { runCommand } from "./command.js";
+import { openEndpoints } from "./endpoints.js";
 import { runVerdict } from "./exit-code.js";
 import { EXIT, type LaunchOptions } from "./launch-options.js";
 import { Lifecycle } from "./lifecycle.js";
@@ -308,27 +304,13 @@ export class Launcher {
     this.closers.push(() => process.off("SIGINT", this.onSignal), () => process.off("SIGTERM", this.onSignal));
   }
 
-  /** The agent channel, the control API and the docker socket. */
+  /** The agent channel, the control API and the docker socket; the VM's QMP event monitor. */
   private async serve(): Promise<void> {
     const { config } = this.p;
     const { state, session } = this;
-    const tls = this.services.tls;
-    const dockerTarget: DockerEndpoint = {
-      host: reachableAddress(config.bindAddr),
-      port: config.dockerPort,
-      ...(tls ? { tls: { caPem: tls.caPem, certPem: tls.client.certPem, keyPem: tls.client.keyPem } } : {}),
-    };
-    const agentServer = await listenAgent(this.run(RUN_FILES.agentSocket), (t) => session.attach(t));
-    const control = await startControlServer(this.run(RUN_FILES.controlSocket), state, {
-      stop: (timeoutSeconds) => this.stop("stop requested by `dinv stop`", timeoutSeconds),
-      health: () => (state.phase === "ready" ? pingDocker(dockerTarget) : Promise.resolve({ healthy: false, reason: `dinv is ${state.phase}` })),
-    }, {
-      ...(config.control.gid !== undefined ? { gid: config.control.gid } : {}),
-      ...(config.control.tcpPort !== undefined ? { tcpPort: config.control.tcpPort, tokenFile: this.run(RUN_FILES.controlToken) } : {}),
-    });
-    const dockerSock = config.dockerSockPath ? await serveDockerSocket(config.dockerSockPath, dockerTarget, config.dockerSock) : undefined;
+    const endpoints = await openEndpoints({ config, state, session, tls: this.services.tls, stop: (timeoutSeconds) => this.stop("stop requested by `dinv stop`", timeoutSeconds) });
     this.monitor = new VmMonitor(config, state, session, () => this.stopper.requested, this.log);
-    this.closers.push(() => session.close(), () => agentServer.close(), () => dockerSock?.close(), () => control.close());
+    this.closers.push(() => session.close(), () => endpoints.close());
   }
 
   /** Everything the run opened, closed; the lifecycle at its end. */
