@@ -9,7 +9,7 @@
  *  4. Give the running dockerd a new engine ID (`docker info`'s ID, a UUID dockerd reads once from
  *     ENGINE_ID_FILE at its start and keeps in memory; nothing is derived from it): a new UUID is
  *     written to the file, then, with dockerd stopped (SIGSTOP), every copy of the old one in its
- *     writable memory is overwritten through /proc/PID/mem. Restarting dockerd instead costs ~13 s
+ *     writable memory is overwritten (process_vm_readv/writev, present pages only). Restarting dockerd instead costs ~13 s
  *     under TCG. A UUID of 122 random bits cannot occur by chance, so every match is a copy of it.
  *  5. Print a new boot id (a version 4 UUID) from the reseeded pool, and the copies replaced.
  * Needs CAP_SYS_ADMIN, CAP_SYS_TIME and CAP_SYS_PTRACE (the agent runs as root). Exit 0, or 1 with a message.
@@ -22,7 +22,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <stdint.h>
 #include <sys/random.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -73,41 +75,73 @@ static int wait_stopped(pid_t pid) {
   return -1;
 }
 
-/* Overwrite every copy of `old` with `new` in pid's writable mappings; the count, or -1. */
+/* Search [at, at+len) of pid's memory, a run of present pages, for `old`; overwrite each copy. */
+static long replace_in_run(pid_t pid, unsigned long at, unsigned long len, const char *old, const char *new) {
+  static char buf[CHUNK + UUID_LEN];
+  long found = 0;
+  /* Chunks overlap by one UUID less a byte, so a copy across a chunk's end is seen once. */
+  for (unsigned long off = 0; off < len; off += CHUNK) {
+    size_t want = len - off < CHUNK + UUID_LEN - 1 ? len - off : CHUNK + UUID_LEN - 1;
+    struct iovec local = { buf, want }, remote = { (void *)(at + off), want };
+    ssize_t got = process_vm_readv(pid, &local, 1, &remote, 1, 0);
+    if (got < UUID_LEN) continue;
+    for (char *p = buf; (p = memmem(p, (size_t)got - (size_t)(p - buf), old, UUID_LEN)); p += UUID_LEN) {
+      struct iovec from = { (void *)new, UUID_LEN }, to = { (void *)(at + off + (unsigned long)(p - buf)), UUID_LEN };
+      if (process_vm_writev(pid, &from, 1, &to, 1, 0) != UUID_LEN) return -1;
+      found++;
+    }
+  }
+  return found;
+}
+
+/*
+ * Overwrite every copy of `old` with `new` in pid's writable mappings; the count, or -1. Only pages
+ * present in RAM are read (/proc/PID/pagemap, bit 63): a page never touched holds zeros, and reading
+ * dockerd's whole reserved heap through the kernel cost ~0.6 s under TCG.
+ */
 static long replace_in_memory(pid_t pid, const char *old, const char *new) {
   char path[64];
   snprintf(path, sizeof path, "/proc/%d/maps", (int)pid);
   FILE *maps = fopen(path, "r");
   if (!maps) return -1;
-  snprintf(path, sizeof path, "/proc/%d/mem", (int)pid);
-  int mem = open(path, O_RDWR);
-  if (mem < 0) {
+  snprintf(path, sizeof path, "/proc/%d/pagemap", (int)pid);
+  int pagemap = open(path, O_RDONLY);
+  if (pagemap < 0) {
     fclose(maps);
     return -1;
   }
-  static char buf[CHUNK + UUID_LEN];
+  const unsigned long page = (unsigned long)sysconf(_SC_PAGESIZE);
+  static uint64_t entries[4096];
   long found = 0;
   char line[512];
-  while (fgets(line, sizeof line, maps)) {
+  while (found >= 0 && fgets(line, sizeof line, maps)) {
     unsigned long start, end;
     char perms[5];
     if (sscanf(line, "%lx-%lx %4s", &start, &end, perms) != 3 || perms[0] != 'r' || perms[1] != 'w') continue;
-    /* Chunks overlap by one UUID less a byte, so a copy across a chunk's end is seen once. */
-    for (unsigned long at = start; at < end; at += CHUNK) {
-      size_t want = end - at < CHUNK + UUID_LEN - 1 ? end - at : CHUNK + UUID_LEN - 1;
-      ssize_t got = pread(mem, buf, want, (off_t)at);
-      if (got < UUID_LEN) continue;
-      for (char *p = buf; (p = memmem(p, (size_t)got - (size_t)(p - buf), old, UUID_LEN)); p += UUID_LEN) {
-        if (pwrite(mem, new, UUID_LEN, (off_t)(at + (unsigned long)(p - buf))) != UUID_LEN) {
-          close(mem);
-          fclose(maps);
-          return -1;
+    unsigned long run = 0, run_len = 0;
+    for (unsigned long at = start; at < end && found >= 0;) {
+      size_t n = (end - at) / page < 4096 ? (end - at) / page : 4096;
+      ssize_t got = pread(pagemap, entries, n * sizeof entries[0], (off_t)(at / page * sizeof entries[0]));
+      if (got <= 0) break;
+      for (size_t i = 0; i < (size_t)got / sizeof entries[0]; i++, at += page) {
+        if (entries[i] >> 63) {
+          if (!run_len) run = at;
+          run_len += page;
+          continue;
         }
-        found++;
+        if (run_len) {
+          long r = replace_in_run(pid, run, run_len, old, new);
+          found = r < 0 ? -1 : found + r;
+          run_len = 0;
+        }
       }
     }
+    if (run_len && found >= 0) {
+      long r = replace_in_run(pid, run, run_len, old, new);
+      found = r < 0 ? -1 : found + r;
+    }
   }
-  close(mem);
+  close(pagemap);
   fclose(maps);
   return found;
 }
