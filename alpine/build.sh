@@ -51,7 +51,7 @@ kdir="$cache/kernel/$kpkg"
 release=$(cat "$kdir/kernel.release")
 
 # 2. package tree (cached by the package list and the install step)
-tree_key=$( { printf '%s\n' "$suite"; hash_files alpine/packages.txt alpine/lib/rootfs-debian.sh; } | sha256sum | cut -c1-16)
+tree_key=$( { printf '%s\n' "$suite"; hash_files alpine/packages.txt alpine/lib/rootfs-debian.sh alpine/lib/pinned-suites.sh; } | sha256sum | cut -c1-16)
 tree_tar="$cache/rootfs-$tree_key.tar"
 if [ ! -f "$tree_tar" ]; then
   bash "$here/lib/rootfs-debian.sh" "$here/packages.txt" "$tree_tar.tmp" "$suite"
@@ -78,7 +78,16 @@ bash "$here/lib/modules.sh" "$kdir/modules" "$release" "$here/modules-initramfs.
 root="$work/root"
 mkdir -p "$root"
 tar -C "$root" -xf "$tree_tar"
-docker_version=$(dpkg-query --admindir="$root/var/lib/dpkg" -W -f '${Version}' docker.io)
+# What the tree installed, for the manifest; never an unmaintained engine by a silent fall-back.
+versions=$(bash "$here/lib/package-versions.sh" "$root" dockerd=docker.io containerd=containerd runc=runc node=nodejs)
+# shellcheck disable=SC1090
+. "$constants"
+major() { printf '%s' "$versions" | sed -n "s/.*\"$1\": \"\([0-9]*\).*/\1/p"; }
+[ "$(major dockerd)" -ge "$DINV_MIN_DOCKERD_MAJOR" ] 2>/dev/null ||
+  die "the package lists give dockerd $(major dockerd) (docker.io), older than $DINV_MIN_DOCKERD_MAJOR: forky no longer offers a maintained engine; pin another suite in alpine/packages.txt"
+[ "$(major containerd)" -ge "$DINV_MIN_CONTAINERD_MAJOR" ] 2>/dev/null ||
+  die "the package lists give containerd $(major containerd), older than $DINV_MIN_CONTAINERD_MAJOR; pin another suite in alpine/packages.txt"
+docker_version=$(printf '%s' "$versions" | sed -n 's/.*"dockerd": "\([^"]*\)".*/\1/p')
 # What the guest never runs: documentation, package management, containerd's own CLI and its legacy
 # shims (dockerd uses containerd-shim-runc-v2), iconv modules, perl (no guest script uses it),
 # corepack and type declarations (the agent is one bundle).
@@ -123,6 +132,7 @@ cat > "$out/manifest.json" <<JSON
   "recipe": "$recipe",
   "suite": "$suite",
   "dockerVersion": "$docker_version",
+  "versions": ${versions%\}}, "kernel": "$release"},
   "rootFs": "$root_fs",
   "kernelPackage": "$kpkg",
   "kernelRelease": "$release",

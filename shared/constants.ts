@@ -46,3 +46,12 @@ export const EARLY_BOOT_DIR = "dinv-boot";
 
 /** File of that directory whose presence allows the guest init to format a blank docker disk. */
 export const EARLY_MAY_FORMAT = "docker-may-format";
+
+/** File of that directory whose presence tells the guest init not to start the early containerd (dockerd starts its own). */
+export const EARLY_OWN_CONTAINERD = "dockerd-own-containerd";
+
+/**
+ * Oldest Docker stack the guest build accepts (major versions): 28 is a maintained upstream line,
+ * containerd 2 its runtime. The build fails rather than fall back to an older engine.
+ */
+export const MIN_ENGINE = { dockerd: 28, containerd: 2 } as const;

@@ -21,14 +21,25 @@ export const EARLY_CONTAINERD = "/run/containerd/containerd.sock";
 export const DEFAULT_ADDRESS_POOLS = [{ base: "172.24.0.0/13", size: 24 }];
 
 /**
+ * Whether the user's configuration turns on the containerd image store. Its images then live in
+ * containerd's own root, which must be on the docker disk: the early containerd's root is on the
+ * RAM overlay (it starts before the disk is mounted), so dockerd starts a containerd of its own.
+ */
+export function usesContainerdStore(spec: DockerdSpec): boolean {
+  const features = spec.daemonConfig.features;
+  return typeof features === "object" && features !== null && (features as Record<string, unknown>)["containerd-snapshotter"] === true;
+}
+
+/**
  * daemon.json: dinv's defaults, the user's keys over them, dinv's own on top (hosts and bridge
- * stay dinv's). With `containerd`, dockerd uses that one instead of starting its own.
+ * stay dinv's). With `containerd`, dockerd uses that one instead of starting its own (not with
+ * the containerd image store, see usesContainerdStore).
  */
 export function daemonConfig(spec: DockerdSpec, containerd?: string): Record<string, unknown> {
   return {
     "default-address-pools": DEFAULT_ADDRESS_POOLS,
     ...spec.daemonConfig,
-    ...(containerd ? { containerd } : {}),
+    ...(containerd && !usesContainerdStore(spec) ? { containerd } : {}),
     hosts: [`unix://${DOCKER_SOCKET}`, `tcp://0.0.0.0:${spec.tcpPort}`],
     // Explicit tls=false when plain: dockerd 20.10 otherwise sleeps 15 s to warn about a plain TCP socket.
     ...(spec.tls

@@ -2,7 +2,7 @@
 // /usr/lib/dinv/constants.sh (and the initramfs's /etc/dinv-constants.sh), which the scripts
 // source: one owner for each name, no literal retyped in a script.
 
-import { DISK_LABEL, DISK_SERIAL, EARLY_BOOT_DIR, EARLY_MAY_FORMAT, GUEST_DOCKER_ROOT, INITRAMFS_STARTED, SLIRP } from "./constants.js";
+import { DISK_LABEL, DISK_SERIAL, EARLY_BOOT_DIR, EARLY_MAY_FORMAT, EARLY_OWN_CONTAINERD, GUEST_DOCKER_ROOT, INITRAMFS_STARTED, MIN_ENGINE, SLIRP } from "./constants.js";
 import { DAEMON_JSON, EARLY_CONTAINERD, TLS_DIR } from "./daemon-config.js";
 
 export const SHELL_CONSTANTS: Record<string, string> = {
@@ -15,10 +15,13 @@ export const SHELL_CONSTANTS: Record<string, string> = {
   DINV_EARLY_CONTAINERD: EARLY_CONTAINERD,
   DINV_BOOT_DIR_NAME: EARLY_BOOT_DIR,
   DINV_MAY_FORMAT: EARLY_MAY_FORMAT,
+  DINV_OWN_CONTAINERD: EARLY_OWN_CONTAINERD,
   DINV_GUEST_ADDRESS: SLIRP.guestAddress,
   DINV_GATEWAY: SLIRP.gateway,
   DINV_DNS: SLIRP.dns,
   DINV_INITRAMFS_STARTED: INITRAMFS_STARTED,
+  DINV_MIN_DOCKERD_MAJOR: String(MIN_ENGINE.dockerd),
+  DINV_MIN_CONTAINERD_MAJOR: String(MIN_ENGINE.containerd),
 };
 
 /** POSIX shell assignments, single-quoted. Pure. */

@@ -8,7 +8,10 @@ apt_suite_init() {
   mkdir -p "$2/apt-$1/lists/partial" "$2/apt-$1/cache/archives/partial"
   # Absolute: apt reads relative Dir:: paths against its root, not the working directory.
   APT_SUITE_DIR=$(cd "$2/apt-$1" && pwd)
-  printf 'deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian %s main\n' "$APT_SUITE" \
+  # Testing and unstable: the mirror's Release file may be past its Valid-Until (still signature-checked).
+  local valid=
+  case $APT_SUITE in forky|sid|testing|unstable) valid=' check-valid-until=no' ;; esac
+  printf 'deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg%s] http://deb.debian.org/debian %s main\n' "$valid" "$APT_SUITE" \
     > "$APT_SUITE_DIR/sources.list"
   APT_SUITE_OPTS=(
     -o "Dir::Etc::SourceList=$APT_SUITE_DIR/sources.list" -o Dir::Etc::SourceParts=/dev/null

@@ -20,6 +20,8 @@ export function dockerdLevel(line: string): "debug" | "info" | "warn" | "error" 
   const level = /level=(\w+)/.exec(line)?.[1];
   // Its warnings about the plain TCP listener the launcher asked for: the launcher says it once itself.
   if (/Binding to (an )?IP address|API is accessible on http|DEPRECATION NOTICE|No swap limit support/.test(line)) return "debug";
+  // dockerd 28 probes the IPsec modules of swarm's encrypted overlay networks, which the guest leaves out.
+  if (/Could not load necessary modules for IPSEC rules/.test(line)) return "debug";
   if (level === "warning") return "warn";
   if (level === "error" || level === "fatal" || level === "panic") return "error";
   return "debug";

@@ -2,8 +2,8 @@
 // up (Node takes ~3 s of CPU to start under TCG), packed as a cpio archive appended to the
 // initramfs. Pure; the launcher writes the result into its run directory.
 
-import { DISK_SERIAL, EARLY_BOOT_DIR, EARLY_MAY_FORMAT } from "../../shared/constants.js";
-import { daemonJson, EARLY_CONTAINERD } from "../../shared/daemon-config.js";
+import { DISK_SERIAL, EARLY_BOOT_DIR, EARLY_MAY_FORMAT, EARLY_OWN_CONTAINERD } from "../../shared/constants.js";
+import { daemonJson, EARLY_CONTAINERD, usesContainerdStore } from "../../shared/daemon-config.js";
 import type { GuestConfig } from "../../shared/protocol/guest-config.js";
 
 export { EARLY_BOOT_DIR } from "../../shared/constants.js";
@@ -36,6 +36,8 @@ export function earlyBootFiles(guest: GuestConfig): { files: ArchiveEntry[] } | 
       { path: `${dir}/daemon.json`, mode: 0o600, data: daemonJson(guest.dockerd, EARLY_CONTAINERD) },
       // Present only when the guest may format the docker disk if it reads as blank (DiskSpec.mayFormat).
       ...(docker.mayFormat ? [{ path: `${dir}/${EARLY_MAY_FORMAT}`, mode: 0o600, data: "" }] : []),
+      // The containerd image store: dockerd starts its own containerd, the init starts none.
+      ...(usesContainerdStore(guest.dockerd) ? [{ path: `${dir}/${EARLY_OWN_CONTAINERD}`, mode: 0o600, data: "" }] : []),
       ...(tls
         ? [
             { path: `${dir}/tls`, mode: 0o700 },

@@ -8,6 +8,7 @@ import { ALLOWED, ConfigError, parseLogEnv } from "../config/env.js";
 import { runLauncher } from "../launcher.js";
 import { createLogger } from "../log.js";
 import { describeFailure, HELP, runClientCommand } from "./commands.js";
+import { printVersion, versionReport } from "./version.js";
 import { WARM_HELP, warmSave, warmStatus } from "./warm.js";
 
 declare const DINV_VERSION: string;
@@ -25,7 +26,7 @@ Commands:
   stop       stop gracefully, as SIGTERM (--timeout S)
   health     exit 0 only when dockerd in the guest answers (for HEALTHCHECK)
   warm       save a ready VM for warm starts, or show the saved ones (warm save | warm status)
-  version    print the version
+  version    print the versions of dinv, the guest's Docker stack and the image's tools (--json)
   help       this text (also: dinv <command> --help)
 `;
 
@@ -106,8 +107,11 @@ export async function main(argv: string[]): Promise<number> {
     }
     case "version":
     case "--version":
-      process.stdout.write(`${VERSION}\n`);
-      return 0;
+      if (wantsHelp) {
+        process.stdout.write("Usage: dinv version [--json]\n\nPrints dinv's version and what its build installed: the guest's dockerd, containerd, runc,\nkernel and Node; in the image also its docker CLI, buildx, compose, QEMU, virtiofsd, passt and Node.\n");
+        return 0;
+      }
+      return printVersion(versionReport(VERSION, defaultGuestDir()), rest.includes("--json"), process.stdout, process.stderr);
     case undefined:
     case "help":
     case "--help":

@@ -12,6 +12,8 @@ import { CLIENT_DOCKER, CLIENT_DOCKER_CONFIG } from "../helpers/clients.js";
 import { fetchBody, testRootTar } from "../helpers/docker-cli.js";
 import { freePort, REPO } from "../helpers/dinv-process.js";
 import { TestDockerd } from "../helpers/test-dockerd.js";
+import { MIN_ENGINE } from "../../shared/constants.js";
+import { readmeVersionsLine, upstreamVersion, type GuestVersions, type ImageVersions } from "../../host/versions.js";
 
 const IMAGE = "dinv:latest";
 const INNER = "dinv-test/busybox:latest";
@@ -128,9 +130,56 @@ describe("the dinv container image", { skip: process.getuid?.() !== 0 ? "needs r
     const versions = exec("docker", "version", "--format", "{{.Client.Version}} {{.Server.Version}}");
     const [client, server] = versions.stdout.trim().split(" ");
     assert.equal(client, server, versions.stderr);
-    assert.ok(Number(server!.split(".")[0]) >= 26, server);
-    assert.match(exec("docker", "buildx", "version").stdout, /github\.com\/docker\/buildx v?0\.\d+/);
-    assert.match(exec("docker", "compose", "version").stdout, /Docker Compose version v?2\.\d+/);
+    assert.ok(Number(server!.split(".")[0]) >= MIN_ENGINE.dockerd, server);
+    const buildx = /github\.com\/docker\/buildx v?(\d+)\.(\d+)/.exec(exec("docker", "buildx", "version").stdout);
+    assert.ok(buildx && (Number(buildx[1]) > 0 || Number(buildx[2]) >= 29), `buildx ${buildx?.[0]}`);
+    const compose = /Docker Compose version v?(\d+)\.(\d+)/.exec(exec("docker", "compose", "version").stdout);
+    assert.ok(compose && (Number(compose[1]) > 2 || (Number(compose[1]) === 2 && Number(compose[2]) >= 40)), `compose ${compose?.[0]}`);
+  });
+
+  test("dinv version --json in the image: the guest's and the image's versions, as the README's versions line names them", () => {
+    const printed = exec("dinv", "version", "--json");
+    assert.equal(printed.code, 0, printed.stderr);
+    const report = JSON.parse(printed.stdout) as { guest: GuestVersions; image: ImageVersions };
+    const readme = readFileSync(join(REPO, "README.md"), "utf8");
+    const line = /<!-- versions -->(.*?)<!-- \/versions -->/s.exec(readme)?.[1]?.replace(/\s+/g, " ").trim();
+    assert.equal(line, readmeVersionsLine(report.guest, report.image));
+    // What the image's CLI says is what the manifest says.
+    assert.equal(exec("docker", "version", "--format", "{{.Client.Version}}").stdout.trim(), upstreamVersion(report.image.dockerCli));
+  });
+
+  test("docker compose up --wait: two services with healthchecks, healthy before it returns", () => {
+    const compose = [
+      "services:",
+      "  db:",
+      `    image: ${INNER}`,
+      "    pull_policy: never",
+      '    command: ["sh", "-c", "sleep 2; touch /ready; exec sleep 600"]',
+      "    healthcheck: { test: [\"CMD\", \"test\", \"-f\", \"/ready\"], interval: 1s, retries: 30 }",
+      "  app:",
+      `    image: ${INNER}`,
+      "    pull_policy: never",
+      "    depends_on: { db: { condition: service_healthy } }",
+      '    command: ["sh", "-c", "touch /ready; exec sleep 600"]',
+      "    healthcheck: { test: [\"CMD\", \"test\", \"-f\", \"/ready\"], interval: 1s, retries: 30 }",
+      "",
+    ].join("\n");
+    assert.equal(engine.docker(["exec", "-i", name, "sh", "-c", "mkdir -p /tmp/wait && cat > /tmp/wait/compose.yaml"], { input: Buffer.from(compose) }).code, 0);
+    const up = exec("docker", "compose", "-f", "/tmp/wait/compose.yaml", "up", "-d", "--wait", "--wait-timeout", "180");
+    assert.equal(up.code, 0, up.stderr);
+    const health = exec("docker", "compose", "-f", "/tmp/wait/compose.yaml", "ps", "--format", "{{.Service}}={{.Health}}");
+    assert.deepEqual(health.stdout.trim().split("\n").sort(), ["app=healthy", "db=healthy"]);
+    assert.equal(exec("docker", "compose", "-f", "/tmp/wait/compose.yaml", "down", "-t", "1").code, 0);
+  });
+
+  test("docker buildx bake: two targets of one file built offline", () => {
+    const put = (file: string, text: string) => assert.equal(engine.docker(["exec", "-i", name, "sh", "-c", `mkdir -p /tmp/bake && cat > /tmp/bake/${file}`], { input: Buffer.from(text) }).code, 0);
+    put("Dockerfile", `FROM ${INNER}\nARG WHO\nRUN echo "$WHO" > /who\nCMD ["cat", "/who"]\n`);
+    put("docker-bake.hcl", ['group "default" {', '  targets = ["one", "two"]', "}", ...["one", "two"].flatMap((t) => [`target "${t}" {`, `  tags = ["dinv-e2e/bake-${t}"]`, `  args = { WHO = "${t}" }`, "}"]), ""].join("\n"));
+    const bake = exec("sh", "-c", "cd /tmp/bake && docker buildx bake --progress=plain --load");
+    assert.equal(bake.code, 0, bake.stderr);
+    assert.equal(exec("docker", "run", "--rm", "dinv-e2e/bake-one").stdout, "one\n");
+    assert.equal(exec("docker", "run", "--rm", "dinv-e2e/bake-two").stdout, "two\n");
   });
 
   test("BuildKit by default: a cache mount and a heredoc build offline from a local image", () => {
@@ -250,10 +299,17 @@ describe("the dinv container image", { skip: process.getuid?.() !== 0 ? "needs r
       assert.equal(saved.code, 0, saved.stderr.slice(-3000));
       assert.match(saved.stderr, /warm state saved in \/var\/cache\/dinv\//);
       const t0 = Date.now();
-      const restored = engine.docker(["run", "--rm", "-v", `${warm}:/var/cache/dinv`, IMAGE, "docker", "info", "--format", "{{.ServerVersion}}"], { timeoutMs: 600_000 });
+      const restored = engine.docker(["run", "--rm", "-v", `${warm}:/var/cache/dinv`, IMAGE, "docker", "info", "--format", "{{.ServerVersion}} {{.ID}}"], { timeoutMs: 600_000 });
       const took = Date.now() - t0;
       assert.equal(restored.code, 0, restored.stderr.slice(-3000));
       assert.match(restored.stdout, /^\d+\.\d+/m);
+      // Each restore renews dockerd's engine ID: a second restore of the same state reports another.
+      const again = engine.docker(["run", "--rm", "-v", `${warm}:/var/cache/dinv`, IMAGE, "docker", "info", "--format", "{{.ServerVersion}} {{.ID}}"], { timeoutMs: 600_000 });
+      assert.equal(again.code, 0, again.stderr.slice(-3000));
+      assert.match(again.stderr, /warm start: the saved VM was loaded/);
+      const id = (out: string) => out.trim().split(" ")[1] ?? "";
+      assert.match(id(restored.stdout), /^[0-9a-f-]{36}$/);
+      assert.notEqual(id(again.stdout), id(restored.stdout), "two restores of one state have different engine IDs");
       assert.match(restored.stderr, /warm start: the saved VM was loaded/, restored.stderr.slice(-3000));
       assert.match(restored.stderr, /dinv ready: .*warm start/);
       console.log(`warm start in the image: docker run to CMD done and the guest stopped in ${took} ms`);
