@@ -105,7 +105,7 @@ export async function benchRegistry(log: (s: string) => void) {
 }
 
 /** A one-file tar archive (ustar), for `docker import`. */
-function tarOf(name: string, data: Buffer): Buffer {
+export function tarOf(name: string, data: Buffer): Buffer {
   const header = Buffer.alloc(512);
   header.write(name, 0, "utf8");
   header.write("0000644\0", 100);

@@ -114,7 +114,8 @@ export async function benchWarm(runs: number, log: (s: string) => void) {
   const engine = await TestDockerd.start();
   const dindImage = "dinv-bench/dind:latest";
   try {
-    const tree = readdirSync(join(REPO, "build/cache")).find((f) => /^rootfs-.*\.tar$/.test(f));
+    // The newest package tree: the one the current guest was built from.
+    const tree = readdirSync(join(REPO, "build/cache")).filter((f) => /^rootfs-.*\.tar$/.test(f)).sort((a, b) => statSync(join(REPO, "build/cache", b)).mtimeMs - statSync(join(REPO, "build/cache", a)).mtimeMs)[0];
     if (!tree) throw new Error("build/cache/rootfs-*.tar missing: npm run build");
     const imported = spawnSync("sh", ["-c", `docker import ${join(REPO, "build/cache", tree)} ${dindImage}`], { env: { ...process.env, DOCKER_HOST: engine.host }, encoding: "utf8" });
     if (imported.status !== 0) throw new Error(`docker import of the guest's package tree failed: ${imported.stderr}`);

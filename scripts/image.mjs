@@ -10,7 +10,7 @@ import { prepare, ROOT, sh } from "./lib.mjs";
 const args = process.argv.slice(2);
 const tag = process.env.DINV_IMAGE_TAG ?? "dinv:latest";
 // The base's tag names the hash of what it is built from, so a changed package list builds a new one.
-const baseInputs = ["image/base-packages.txt", "image/build-base.sh", "image/base.Dockerfile", "image/trim-base.sh"];
+const baseInputs = ["image/base-packages.txt", "image/build-base.sh", "image/base.Dockerfile", "image/trim-base.sh", "alpine/lib/pinned-suites.sh", "alpine/lib/package-versions.sh"];
 const baseHash = createHash("sha256").update(baseInputs.map((f) => readFileSync(join(ROOT, f))).join("\0")).digest("hex").slice(0, 12);
 const base = process.env.DINV_IMAGE_BASE ?? `dinv-base:trixie-${baseHash}`;
 
@@ -22,7 +22,7 @@ if (engine.status !== 0) {
 }
 const haveBase = spawnSync("docker", ["image", "inspect", base], { stdio: "ignore" }).status === 0;
 if (!haveBase || args.includes("--rebuild-base")) {
-  if (args.includes("--base-from-registry")) sh("docker", ["build", "-f", "image/base.Dockerfile", "-t", base, "image/"]);
+  if (args.includes("--base-from-registry")) sh("docker", ["build", "-f", "image/base.Dockerfile", "-t", base, "."]);
   else sh("bash", ["image/build-base.sh", base]);
 }
 // The classic builder: present in every engine, and BuildKit's buildx plugin may be missing.
