@@ -51,5 +51,8 @@ async function looksUnpacked(path: string): Promise<boolean> {
 }
 
 /** The root image QEMU opens: unpacked from `source` into `target`, or the copy a run left in `cacheDir`. */
-export const cachedRootImage = (source: string, target: string, cacheDir?: string): Promise<string> =>
-  cachedUnpack({ source, target, cacheDir, prefix: "rootfs", unpack: unpackRootImage, usable: looksUnpacked });
+export const cachedRootImage = (source: string, target: string, cacheDir?: string, writable = true, onRefused?: (reason: string) => void): Promise<string> =>
+  cachedUnpack({ source, target, cacheDir, writable, ...(onRefused ? { onRefused } : {}), prefix: "rootfs", maxBytes: MAX_ROOT_IMAGE_BYTES, unpack: unpackRootImage, usable: looksUnpacked });
+
+/** Largest unpacked root image accepted from the cache, bytes (the shipped one is ~400 MB). */
+const MAX_ROOT_IMAGE_BYTES = 4 * 2 ** 30;

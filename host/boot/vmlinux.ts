@@ -59,5 +59,8 @@ async function isElf(path: string): Promise<boolean> {
  * The kernel to boot: extracted from `bzImage` into `target`, or taken from `cacheDir` (the warm-start
  * directory) where an earlier run left it.
  */
-export const cachedVmlinux = (bzImage: string, target: string, cacheDir?: string): Promise<string> =>
-  cachedUnpack({ source: bzImage, target, cacheDir, prefix: "vmlinux", unpack: extractVmlinux, usable: isElf });
+export const cachedVmlinux = (bzImage: string, target: string, cacheDir?: string, writable = true, onRefused?: (reason: string) => void): Promise<string> =>
+  cachedUnpack({ source: bzImage, target, cacheDir, writable, ...(onRefused ? { onRefused } : {}), prefix: "vmlinux", maxBytes: MAX_VMLINUX_BYTES, unpack: extractVmlinux, usable: isElf });
+
+/** Largest extracted kernel accepted from the cache, bytes (Debian's is ~60 MB). */
+const MAX_VMLINUX_BYTES = 512 * 2 ** 20;

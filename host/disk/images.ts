@@ -74,18 +74,23 @@ export async function ensureDisk(path: string, sizeBytes: number, variable: stri
   return { level: message.includes("never shrinks") ? "warn" : "info", message, mayFormat };
 }
 
+/** What an existing image's qcow2 header says that dinv refuses (read before any other tool opens it). */
+export async function diskHeaderRefusal(path: string): Promise<string | undefined> {
+  const handle = await open(path, "r");
+  const header = Buffer.alloc(104);
+  try {
+    await handle.read(header, 0, header.length, 0);
+  } finally {
+    await handle.close();
+  }
+  return qcow2Refusal(header);
+}
+
 async function ensure(path: string, sizeBytes: number, variable: string): Promise<{ message: string; created: boolean }> {
   const exists = await access(path).then(() => true, () => false);
   let info: ImageInfo | undefined;
   if (exists) {
-    const handle = await open(path, "r");
-    const header = Buffer.alloc(104);
-    try {
-      await handle.read(header, 0, header.length, 0);
-    } finally {
-      await handle.close();
-    }
-    const refusal = qcow2Refusal(header);
+    const refusal = await diskHeaderRefusal(path);
     if (refusal) throw new DiskError(`${path} ${refusal}; it was left untouched (move it aside to start fresh)`);
     // -U: read the header even if a stale QEMU still holds the lock (we only read).
     const result = await execa("qemu-img", ["info", "-U", "--output=json", path], { reject: false });

@@ -10,6 +10,7 @@ import { cachedVmlinux } from "../boot/vmlinux.js";
 import { DiskError, ensureDisk } from "../disk/images.js";
 import type { MayFormat } from "../guest-config.js";
 import type { Logger } from "../log.js";
+import { warmDirWritable } from "../warm/store.js";
 import { WarmStart } from "../warm/warm-start.js";
 import type { Prepared } from "./prepare.js";
 import { claimRunDir, RunDirBusy } from "./run-dir.js";
@@ -49,10 +50,13 @@ export async function prepareFiles(p: Prepared, log: Logger, saveOnly: { command
   }
   // The kernel's extraction (~0.3-0.8 s) and the root image's unpacking (~0.5-0.9 s) run while the
   // disks, side services and sockets are prepared; with a warm-start directory both are done once and kept there.
+  // A read-only warm volume (a job container's) is read, never written: the unpacked files then stay in the run directory.
   const cache = config.warm.mode === "auto" && existsSync(config.warm.dir) ? config.warm.dir : undefined;
+  const writable = cache ? await warmDirWritable(cache) : false;
+  const refusedCopy = (reason: string) => log.warn(`warm directory: ${reason}`);
   const boot: Promise<BootFiles | Error> = Promise.all([
-    pre.guest.kernelCompressed ? cachedVmlinux(pre.guest.kernel, run(RUN_FILES.vmlinux), cache) : pre.guest.kernel,
-    pre.guest.rootCompressed ? cachedRootImage(pre.guest.rootImage, run(RUN_FILES.rootImage), cache) : pre.guest.rootImage,
+    pre.guest.kernelCompressed ? cachedVmlinux(pre.guest.kernel, run(RUN_FILES.vmlinux), cache, writable, refusedCopy) : pre.guest.kernel,
+    pre.guest.rootCompressed ? cachedRootImage(pre.guest.rootImage, run(RUN_FILES.rootImage), cache, writable, refusedCopy) : pre.guest.rootImage,
   ]).then(([kernel, rootImage]) => ({ kernel, rootImage }), (err: unknown) => (err instanceof Error ? err : new Error(String(err))));
   // A warm directory's copies stay for the next run; the run directory's go with the run.
   const discardUnpacked = async () => {

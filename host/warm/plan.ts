@@ -8,7 +8,8 @@ import type { GuestConfig } from "../../shared/protocol/guest-config.js";
 import { guestAslrOff } from "../qemu/args.js";
 import type { QemuFeatures } from "../qemu/version.js";
 import { digestJson, warmIneligible, type WarmShape } from "./shape.js";
-import { findState, hashFile, type Found, type WarmMeta } from "./store.js";
+import type { SharedFile } from "../fs/shared-dir.js";
+import { findState, hashShared, warmDirWritable, type Found, type WarmMeta } from "./store.js";
 
 /** What the shape needs beyond the configuration, probed once. */
 export interface WarmFacts {
@@ -79,15 +80,19 @@ export async function planWarm(i: WarmPlanInput): Promise<WarmPlan> {
   const dir = await stat(config.warm.dir).catch(() => undefined);
   if (!dir?.isDirectory()) return { kind: "cold", shape, reason: `DINV_WARM_DIR ${config.warm.dir} does not exist (mount a volume there to keep warm states)`, save: false };
   if (i.dockerDiskExists) return { kind: "cold", shape, reason: "the docker disk exists: this run boots with its own data", save: false };
+  const writable = await warmDirWritable(config.warm.dir);
+  if (i.forceSave && !writable) return { kind: "cold", shape, reason: `DINV_WARM_DIR ${config.warm.dir} is read-only: nothing can be saved there`, save: false };
   const found: Found = i.forceSave ? { ok: false, reason: "dinv warm save" } : await findState(config.warm.dir, shape);
   if (found.ok) return { kind: "restore", shape, dir: found.dir, meta: found.meta, ...(found.reconfigure ? { reconfigure: true as const } : {}) };
+  // A read-only warm volume (a job container's) restores only: its states come from a trusted save.
+  if (!writable) return { kind: "cold", shape, reason: `${found.reason}; DINV_WARM_DIR is read-only, so this run saves none`, save: false };
   return { kind: "cold", shape, reason: found.reason, save: true };
 }
 
-/** The state file's digest against its meta file, before QEMU reads it. */
-export async function verifyState(statePath: string, meta: WarmMeta): Promise<string | undefined> {
-  const got = await hashFile(statePath);
-  if (got.bytes !== meta.state.bytes || got.sha256 !== meta.state.sha256) return `${statePath} does not match its meta file (corrupted or truncated: ${got.bytes} bytes, sha256 ${got.sha256.slice(0, 12)}…)`;
+/** The state file's digest against its meta file, read through the descriptor QEMU is given. */
+export async function verifyState(file: SharedFile, shown: string, meta: WarmMeta): Promise<string | undefined> {
+  const got = await hashShared(file, meta.state.bytes);
+  if (got.bytes !== meta.state.bytes || got.sha256 !== meta.state.sha256) return `${shown} does not match its meta file (corrupted or truncated: ${got.bytes} bytes, sha256 ${got.sha256.slice(0, 12)}…)`;
   return undefined;
 }
 

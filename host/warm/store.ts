@@ -2,17 +2,29 @@
 // the migration stream, the docker disk as it was at that instant, and a meta file naming both
 // with their digests. A state directory appears whole (renamed into place) or not at all.
 
-import { createHash } from "node:crypto";
-import { createReadStream, createWriteStream } from "node:fs";
-import { mkdtemp, readdir, readFile, rename, rm, rmdir, stat, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { createHash, randomBytes } from "node:crypto";
+import { constants, createReadStream, createWriteStream } from "node:fs";
+import { access, link, mkdtemp, rename, rm, rmdir, unlink } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { Transform } from "node:stream";
 import { z } from "zod";
+import { SharedDir, type SharedFile } from "../fs/shared-dir.js";
 import { onlyDockerdDiffers, shapeKey, shapeMismatch, WarmShapeSchema, type WarmShape } from "./shape.js";
 
 /** The files of one saved state. */
 export const WARM_FILES = { meta: "meta.json", state: "state.bin", disk: "docker.qcow2" } as const;
+
+/** Largest meta file read, bytes: a planted giant file is refused, not read. */
+const MAX_META_BYTES = 64 * 1024;
+/** Largest state or disk file accepted, bytes (the meta file names the exact size too). */
+const MAX_STATE_FILE_BYTES = 256 * 2 ** 30;
+
+/**
+ * Whether a run may write the warm directory: a volume mounted read-only (the recommended set-up
+ * for job containers, whose states come from a trusted `dinv warm save`) is only read.
+ */
+export const warmDirWritable = (warmDir: string) => access(warmDir, constants.W_OK).then(() => true, () => false);
 
 const FileRecord = z.object({
   /** size, bytes */
@@ -40,13 +52,35 @@ export type WarmMeta = z.infer<typeof WarmMetaSchema>;
 
 export type Found = { ok: true; dir: string; meta: WarmMeta; reconfigure?: true } | { ok: false; reason: string };
 
-/** Both files of a state present with the sizes its meta file names; otherwise why not. */
-async function filesWhole(dir: string, meta: WarmMeta): Promise<string | undefined> {
-  for (const [file, record] of [[WARM_FILES.state, meta.state], [WARM_FILES.disk, meta.disk]] as const) {
-    const size = (await stat(join(dir, file)).catch(() => undefined))?.size;
-    if (size !== record.bytes) return `${join(dir, file)} is ${size === undefined ? "missing" : `${size} bytes, the meta file says ${record.bytes}`}`;
+/** Open both files of a state, each checked on its descriptor (a regular file of the launcher's user, of the size its meta file names). */
+export async function openStateFiles(dir: string, meta: WarmMeta): Promise<{ state: SharedFile; disk: SharedFile }> {
+  const d = await SharedDir.open(dir);
+  const opened: SharedFile[] = [];
+  try {
+    for (const [file, record] of [[WARM_FILES.state, meta.state], [WARM_FILES.disk, meta.disk]] as const) {
+      const f = await d.openFile(file, { maxBytes: MAX_STATE_FILE_BYTES, bytes: record.bytes });
+      if (!f) throw new Error(`${join(dir, file)} is missing`);
+      opened.push(f);
+    }
+    return { state: opened[0]!, disk: opened[1]! };
+  } catch (err) {
+    for (const f of opened) await f.handle.close();
+    throw err;
+  } finally {
+    await d.close();
   }
-  return undefined;
+}
+
+/** Both files of a state present, checked, with the sizes its meta file names; otherwise why not. */
+async function filesWhole(dir: string, meta: WarmMeta): Promise<string | undefined> {
+  try {
+    const { state, disk } = await openStateFiles(dir, meta);
+    await state.handle.close();
+    await disk.handle.close();
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
+  }
 }
 
 /**
@@ -75,30 +109,49 @@ export async function findState(warmDir: string, shape: WarmShape): Promise<Foun
 
 /** Every complete state in the store (a directory with a valid meta file), by directory name. */
 export async function listStates(warmDir: string): Promise<{ key: string; dir: string; meta: WarmMeta }[]> {
+  const warm = await SharedDir.open(warmDir).catch(() => undefined);
+  if (!warm) return [];
   const states = [];
-  for (const key of (await readdir(warmDir).catch(() => [] as string[])).sort()) {
-    if (key.startsWith(".")) continue;
-    const meta = await readMeta(join(warmDir, key));
-    if (meta.ok) states.push({ key, dir: join(warmDir, key), meta: meta.meta });
+  try {
+    for (const key of (await warm.list()).sort()) {
+      if (key.startsWith(".")) continue;
+      const meta = await readMeta(join(warmDir, key));
+      if (meta.ok) states.push({ key, dir: join(warmDir, key), meta: meta.meta });
+    }
+  } finally {
+    await warm.close();
   }
   return states;
 }
 
+/** A state directory's meta file, read through SharedDir (no link followed, no FIFO waited on, bounded). */
 async function readMeta(dir: string): Promise<{ ok: true; meta: WarmMeta } | { ok: false; reason: string }> {
-  const path = join(dir, WARM_FILES.meta);
-  let text: string;
+  let d: SharedDir;
   try {
-    text = await readFile(path, "utf8");
-  } catch {
-    return { ok: false, reason: "missing" };
-  }
-  try {
-    const parsed = WarmMetaSchema.safeParse(JSON.parse(text));
-    if (parsed.success) return { ok: true, meta: parsed.data };
-    return { ok: false, reason: `${path} is not a dinv warm-state meta file (${parsed.error.issues[0]?.path.join(".")}: ${parsed.error.issues[0]?.message})` };
+    d = await SharedDir.open(dir);
   } catch (err) {
-    return { ok: false, reason: `${path} is not JSON (${(err as Error).message})` };
+    return { ok: false, reason: /ENOENT/.test((err as Error).message) ? "missing" : (err as Error).message };
   }
+  try {
+    const meta = await d.readJson(WARM_FILES.meta, WarmMetaSchema, MAX_META_BYTES);
+    return meta ? { ok: true, meta } : { ok: false, reason: "missing" };
+  } catch (err) {
+    return { ok: false, reason: `${(err as Error).message}: not a dinv warm-state meta file` };
+  } finally {
+    await d.close();
+  }
+}
+
+/** sha256 of an open, checked file, reading at most one byte past `bytes` (a file that grew is caught). */
+export async function hashShared(file: SharedFile, bytes: number, signal?: AbortSignal): Promise<{ sha256: string; bytes: number }> {
+  const hash = createHash("sha256");
+  let got = 0;
+  const stream = file.handle.createReadStream({ start: 0, end: bytes, autoClose: false, highWaterMark: 1 << 20, ...(signal ? { signal } : {}) });
+  for await (const chunk of stream) {
+    hash.update(chunk as Buffer);
+    got += (chunk as Buffer).length;
+  }
+  return { sha256: hash.digest("hex"), bytes: got };
 }
 
 /** sha256 of a file, hex. */
@@ -112,8 +165,12 @@ export async function hashFile(path: string, signal?: AbortSignal): Promise<{ sh
   return { sha256: hash.digest("hex"), bytes };
 }
 
-/** Copy a file, hashing what was read; the copy is removed and an error thrown when the digest differs. */
-export async function copyVerified(from: string, to: string, expected?: { sha256: string; bytes: number }): Promise<{ sha256: string; bytes: number }> {
+/**
+ * Copy a file (a path of the launcher's own, or a checked SharedFile), hashing what was read, to `to`:
+ * written under a random name beside it and linked into place only when whole and, with `expected`,
+ * matching; never over an existing file. On any failure nothing of the copy stays.
+ */
+export async function copyVerified(from: string | SharedFile, to: string, expected?: { sha256: string; bytes: number }): Promise<{ sha256: string; bytes: number }> {
   const hash = createHash("sha256");
   let bytes = 0;
   const tee = new Transform({
@@ -123,14 +180,24 @@ export async function copyVerified(from: string, to: string, expected?: { sha256
       done(null, chunk);
     },
   });
-  // wx: never over an existing file.
-  await pipeline(createReadStream(from, { highWaterMark: 1 << 20 }), tee, createWriteStream(to, { flags: "wx", mode: 0o600 }));
-  const got = { sha256: hash.digest("hex"), bytes };
-  if (expected && (got.sha256 !== expected.sha256 || got.bytes !== expected.bytes)) {
-    await rm(to, { force: true });
-    throw new Error(`${from} does not match its meta file (sha256 ${got.sha256.slice(0, 12)}…, ${got.bytes} bytes; expected ${expected.sha256.slice(0, 12)}…, ${expected.bytes} bytes)`);
+  const source =
+    typeof from === "string"
+      ? createReadStream(from, { highWaterMark: 1 << 20 })
+      : from.handle.createReadStream({ start: 0, ...(expected ? { end: expected.bytes } : {}), autoClose: false, highWaterMark: 1 << 20 });
+  const tmp = join(dirname(to), `.${basename(to)}.${randomBytes(9).toString("hex")}.tmp`);
+  try {
+    await pipeline(source, tee, createWriteStream(tmp, { flags: "wx", mode: 0o600 }));
+    const got = { sha256: hash.digest("hex"), bytes };
+    if (expected && (got.sha256 !== expected.sha256 || got.bytes !== expected.bytes)) {
+      const shown = typeof from === "string" ? from : "the saved docker disk";
+      throw new Error(`${shown} does not match its meta file (sha256 ${got.sha256.slice(0, 12)}…, ${got.bytes} bytes; expected ${expected.sha256.slice(0, 12)}…, ${expected.bytes} bytes)`);
+    }
+    // link(): fails with EEXIST rather than replace whatever is at `to`.
+    await link(tmp, to);
+    return got;
+  } finally {
+    await unlink(tmp).catch(() => undefined);
   }
-  return got;
 }
 
 /** A fresh directory to save into, beside the states (same filesystem, so the final rename is atomic). */
@@ -141,7 +208,8 @@ export const newSaveDir = (warmDir: string) => mkdtemp(join(warmDir, ".saving-")
  * meanwhile: its state stays, this one is dropped (both are equally good).
  */
 export async function commitState(warmDir: string, saveDir: string, meta: WarmMeta): Promise<{ dir: string; kept: boolean }> {
-  await writeFile(join(saveDir, WARM_FILES.meta), `${JSON.stringify(meta, null, 2)}\n`, { mode: 0o600 });
+  const d = await SharedDir.open(saveDir);
+  await d.writeAtomic(WARM_FILES.meta, `${JSON.stringify(meta, null, 2)}\n`, 0o600).finally(() => d.close());
   const dir = join(warmDir, shapeKey(meta.shape));
   try {
     await rename(saveDir, dir);

@@ -2,7 +2,7 @@
 // the docker disk made from a saved base, the restore itself with its fall-back to a cold boot, and
 // the docker API forward, withheld until a saved state is written or a restored guest is renewed.
 
-import { mkdir } from "node:fs/promises";
+import { mkdir, rm } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { DockerdSpec } from "../../shared/protocol/guest-config.js";
@@ -17,10 +17,12 @@ import type { Preflight } from "../preflight.js";
 import { NETDEV_ID } from "../qemu/args.js";
 import type { QemuProcess } from "../qemu/process.js";
 import { hmpCommand } from "../qemu/qmp.js";
+import { diskHeaderRefusal } from "../disk/images.js";
+import type { SharedFile } from "../fs/shared-dir.js";
 import { verifyState, warmPlanForRun, type WarmPlan } from "./plan.js";
 import { restoreVm } from "./restore.js";
 import { saveWarmState } from "./save.js";
-import { copyVerified, WARM_FILES } from "./store.js";
+import { copyVerified, openStateFiles, WARM_FILES } from "./store.js";
 
 export type WarmInfo = NonNullable<DinvState["warm"]>;
 
@@ -86,10 +88,7 @@ export class WarmStart {
     if (o.saveOnly && !(plan.kind === "cold" && plan.save)) return { refused: `dinv warm save: cannot save a warm state: ${plan.kind === "cold" ? plan.reason : "a state would be restored"}` };
     const warm = new WarmStart(plan, config, o.dockerDisk, o.saveOnly, pre.qemu!.fileMigration, guest.dockerd);
     if (plan.kind === "restore") {
-      // The state's digest is checked while QEMU reads it (the restored VM waits paused for the verdict).
-      warm.stateVerified = verifyState(join(plan.dir, WARM_FILES.state), plan.meta).catch((err: Error) => err.message);
-      await mkdir(config.dockerDir, { recursive: true });
-      const bad = await copyVerified(join(plan.dir, WARM_FILES.disk), o.dockerDisk, plan.meta.disk).then(() => undefined, (err: Error) => err.message);
+      const bad = await warm.takeState(plan, o.dockerDisk);
       if (bad) warm.fallBack(bad, log);
       else warm.dockerDiskMade = true;
     } else if (config.warm.mode === "auto" || o.saveOnly) {
@@ -97,6 +96,40 @@ export class WarmStart {
       warm.info = { start: "cold", reason: plan.reason };
     }
     return warm;
+  }
+
+  /** the state file, checked and open: hashed and handed to QEMU through this descriptor */
+  private stateFile: SharedFile | undefined;
+
+  /**
+   * Open the state's files on checked descriptors (the warm directory may be shared: no link, FIFO
+   * or device is used), start the state's digest check (the restored VM waits paused for it), and
+   * copy the docker disk, digest-checked, then its header checked like any disk; why not, or undefined.
+   */
+  private async takeState(plan: Extract<WarmPlan, { kind: "restore" }>, dockerDisk: string): Promise<string | undefined> {
+    let files: Awaited<ReturnType<typeof openStateFiles>>;
+    try {
+      files = await openStateFiles(plan.dir, plan.meta);
+    } catch (err) {
+      return (err as Error).message;
+    }
+    this.stateFile = files.state;
+    this.stateVerified = verifyState(files.state, join(plan.dir, WARM_FILES.state), plan.meta).catch((err: Error) => err.message);
+    try {
+      await mkdir(this.config.dockerDir, { recursive: true });
+      await copyVerified(files.disk, dockerDisk, plan.meta.disk);
+    } catch (err) {
+      return `${join(plan.dir, WARM_FILES.disk)}: ${(err as Error).message}`;
+    } finally {
+      await files.disk.handle.close();
+    }
+    const refusal = await diskHeaderRefusal(dockerDisk);
+    if (refusal) {
+      // The copy is this run's own: removed, and the run boots cold on a new disk.
+      await rm(dockerDisk, { force: true });
+      return `${join(plan.dir, WARM_FILES.disk)} ${refusal}`;
+    }
+    return undefined;
   }
 
   get restoring(): boolean {
@@ -121,7 +154,8 @@ export class WarmStart {
     const h = this.hooks!;
     if (this.plan.kind !== "restore") return undefined;
     const plan = this.plan;
-    const statePath = join(plan.dir, WARM_FILES.state);
+    // QEMU reopens the very file that was checked and is being hashed, by its descriptor's /proc path.
+    const statePath = this.stateFile!.procPath;
     const restored = await restoreVm({
       qemuBinary,
       args: argsFor(statePath),

@@ -32,17 +32,19 @@ test("a file that is no bzImage is a clear error", async () => {
 
 test("with a warm-start directory the kernel is extracted once and then taken from there", { skip: existsSync(join(built, "vmlinuz")) ? false : "no guest built" }, async () => {
   const cache = mkdtempSync(join(tmpdir(), "dinv-kernel-cache-"));
+  const hash = (f: string) => createHash("sha256").update(readFileSync(f)).digest("hex");
   const first = join(mkdtempSync(join(tmpdir(), "dinv-kernel-")), "vmlinux");
   assert.equal(await cachedVmlinux(join(built, "vmlinuz"), first, cache), first, "the first run extracts");
   const kept = readdirSync(cache);
   assert.equal(kept.length, 1);
   assert.match(kept[0]!, /^vmlinux-\d+-\d+$/);
   const second = join(mkdtempSync(join(tmpdir(), "dinv-kernel-")), "vmlinux");
-  assert.equal(await cachedVmlinux(join(built, "vmlinuz"), second, cache), join(cache, kept[0]!), "the next run takes the kept one");
+  const taken = await cachedVmlinux(join(built, "vmlinuz"), second, cache);
+  assert.match(taken, new RegExp(`^/proc/${process.pid}/fd/\\d+$`), "the next run takes the kept one, through its checked descriptor");
+  assert.equal(hash(taken), hash(join(cache, kept[0]!)));
   assert.equal(existsSync(second), false);
   // Something that is no kernel under that name is not booted: extracted again (and replaced).
   writeFileSync(join(cache, kept[0]!), "not an ELF");
   assert.equal(await cachedVmlinux(join(built, "vmlinuz"), second, cache), second);
-  const hash = (f: string) => createHash("sha256").update(readFileSync(f)).digest("hex");
   assert.equal(hash(join(cache, kept[0]!)), hash(join(built, "vmlinux")));
 });

@@ -69,7 +69,9 @@ test("with a warm-start directory the root image is unpacked once and then taken
   const kept = readdirSync(cache);
   assert.deepEqual(kept.map((n) => /^rootfs-\d+-\d+$/.test(n)), [true]);
   const second = join(tmp("dinv-run-"), "rootfs.img");
-  assert.equal(await cachedRootImage(shipped, second, cache), join(cache, kept[0]!), "the next run takes the kept one");
+  const taken = await cachedRootImage(shipped, second, cache);
+  assert.match(taken, new RegExp(`^/proc/${process.pid}/fd/\\d+$`), "the next run takes the kept one, through its checked descriptor");
+  assert.equal(hash(taken), hash(join(cache, kept[0]!)));
   assert.equal(existsSync(second), false);
   // What is no filesystem under that name is not booted: unpacked again, and the cache mended.
   writeFileSync(join(cache, kept[0]!), "not a filesystem");

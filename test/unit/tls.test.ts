@@ -3,7 +3,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { X509Certificate, createPrivateKey, createPublicKey } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ensureTlsMaterial, leafExtensions, serverSans } from "../../host/tls/certs.js";
@@ -75,4 +76,37 @@ test("the guest refuses TLS material that is not PEM", () => {
   const base = guestConfigFor(makeConfig());
   const bad = { ...base, dockerd: { ...base.dockerd, tls: { caPem: "x", certPem: "y", keyPem: "z" } } };
   assert.equal(GuestConfigSchema.safeParse(bad).success, false);
+});
+
+test("DOCKER_TLS_CERTDIR/client shared with a job: planted symlinks and FIFOs change no file outside it and hang nothing", async (t) => {
+  const base = mkdtempSync(join(tmpdir(), "dinv-tls-planted-"));
+  t.after(() => rmSync(base, { recursive: true, force: true }));
+  const dir = join(base, "certs");
+  const owner = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+  await ensureTlsMaterial(dir, { sans: serverSans("dinv", []), clientOwner: owner });
+  // What a job container that mounts client/ read-write can do before the next start.
+  const victim = join(base, "docker.qcow2");
+  writeFileSync(victim, "the docker disk\n");
+  for (const name of ["ca.pem", "key.pem", "cert.pem"]) {
+    rmSync(join(dir, "client", name));
+    symlinkSync(victim, join(dir, "client", name));
+  }
+  const again = await Promise.race([
+    ensureTlsMaterial(dir, { sans: serverSans("dinv", []), clientOwner: owner }).then(() => "done", (e: Error) => e.message),
+    new Promise((r) => setTimeout(() => r("hung"), 20_000).unref()),
+  ]);
+  assert.match(String(again), /client\/(ca|key|cert)\.pem: a symbolic link/, "refused, naming the path");
+  assert.equal(readFileSync(victim, "utf8"), "the docker disk\n", "the file behind the links is unchanged");
+  assert.equal(statSync(victim).mode & 0o777, 0o644, "its mode too");
+  // A FIFO where a certificate should be is refused at once, naming the path.
+  rmSync(join(dir, "client"), { recursive: true });
+  mkdirSync(join(dir, "client"));
+  execFileSync("mkfifo", [join(dir, "client", "cert.pem")]);
+  await assert.rejects(ensureTlsMaterial(dir, { sans: serverSans("dinv", []), clientOwner: owner }), (err: Error) => err.message.includes(join(dir, "client", "cert.pem")) && /regular file|FIFO/.test(err.message));
+  // The directory itself replaced by a link: refused, nothing written there.
+  rmSync(join(dir, "client"), { recursive: true });
+  mkdirSync(join(base, "elsewhere"));
+  symlinkSync(join(base, "elsewhere"), join(dir, "client"));
+  await assert.rejects(ensureTlsMaterial(dir, { sans: serverSans("dinv", []), clientOwner: owner }), /client.*symbolic link/);
+  assert.deepEqual(readdirSync(join(base, "elsewhere")), []);
 });

@@ -11,7 +11,7 @@ import { qemuFeatures } from "../../host/qemu/version.js";
 import { guestConfigFor } from "../../host/guest-config.js";
 import { planWarm, verifyState, warmShapeOf, type WarmFacts } from "../../host/warm/plan.js";
 import { onlyDockerdDiffers, shapeKey, shapeMismatch, warmIneligible, type WarmShape } from "../../host/warm/shape.js";
-import { commitState, copyVerified, findState, hashFile, WARM_FILES, type WarmMeta } from "../../host/warm/store.js";
+import { commitState, copyVerified, findState, hashFile, openStateFiles, WARM_FILES, type WarmMeta } from "../../host/warm/store.js";
 import { incomingUri, outgoingUri, shellQuote } from "../../host/warm/uri.js";
 import { makeConfig, makePlan } from "../helpers/make-config.js";
 
@@ -131,12 +131,15 @@ test("warm store: a truncated, missing or corrupted state is never used", async 
   assert.ok(found.ok);
   // Same length, other bytes: only the digest tells.
   writeFileSync(join(dir, WARM_FILES.state), "0123456780");
-  assert.match((await verifyState(join(dir, WARM_FILES.state), found.meta))!, /does not match its meta file/);
+  const files = await openStateFiles(dir, found.meta);
+  assert.match((await verifyState(files.state, join(dir, WARM_FILES.state), found.meta))!, /does not match its meta file/);
+  await files.state.handle.close();
+  await files.disk.handle.close();
   // Truncated: the size check in findState already refuses it.
   writeFileSync(join(dir, WARM_FILES.state), "01234");
   const truncated = await findState(warmDir, shape);
   assert.ok(!truncated.ok);
-  assert.match(truncated.reason, /5 bytes, the meta file says 10/);
+  assert.match(truncated.reason, /5 bytes, expected 10/);
   // A meta file that is not ours.
   writeFileSync(join(dir, WARM_FILES.meta), JSON.stringify({ format: 2 }));
   const foreign = await findState(warmDir, shape);
