@@ -1,6 +1,7 @@
 // VM suite: warm start. One saved state (made by `dinv warm save` with an image loaded first), two
 // instances restored from it one after the other, each checked to be its own guest; a corrupted
-// state and a foreign docker disk are refused.
+// state, a state whose disk names a backing file and a foreign docker disk are refused; a read-only
+// warm directory restores and is never written.
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -139,6 +140,61 @@ describe("warm start: save once, restore twice", () => {
     assert.match(state.warm!.reason, /state\.bin does not match its meta file/);
     assert.ok(dinv.messages().some((m) => /^warm start: booting cold: .*does not match its meta file/.test(m)), dinv.tail());
     assert.equal(docker(dinv.dockerHost, ["image", "inspect", "dinv-test/busybox"]).code, 0, "the cold boot used the state's (verified) docker disk");
+    assert.equal((await dinv.stop()).code, 0, dinv.tail());
+  });
+
+  test("a read-only warm directory (a job container's volume) restores, writes nothing there and says it saves none", async (t) => {
+    if (process.getuid?.() !== 0) return t.skip("needs root (a read-only bind mount)");
+    const ro = mkdtempSync(join(tmpdir(), "dinv-warm-ro-"));
+    assert.equal(spawnSync("mount", ["--bind", "-o", "ro", warmDir, ro]).status, 0);
+    try {
+      const listing = () => readdirSync(ro).sort().join(",");
+      const before = listing();
+      const dinv = await DinvProcess.create({ DINV_WARM_DIR: ro });
+      instances.push(dinv);
+      dinv.start();
+      const state = await dinv.waitUntilSettled(300);
+      assert.equal(state.phase, "ready", dinv.tail());
+      assert.equal(state.warm?.start, "warm", JSON.stringify(state.warm));
+      assert.equal(docker(dinv.dockerHost, ["image", "inspect", "dinv-test/busybox"]).code, 0);
+      assert.equal((await dinv.stop()).code, 0, dinv.tail());
+      assert.equal(listing(), before, "nothing written into the read-only directory");
+      // A shape with no state there: a cold boot that says it saves none.
+      const other = await DinvProcess.create({ DINV_WARM_DIR: ro, DINV_MEMORY: "640M" });
+      instances.push(other);
+      other.start();
+      assert.equal((await other.waitUntilSettled(300)).phase, "ready", other.tail());
+      assert.ok(other.messages().some((m) => /^warm start: booting cold: .*DINV_WARM_DIR is read-only, so this run saves none/.test(m)), other.tail());
+      assert.equal((await other.stop()).code, 0, other.tail());
+      assert.equal(listing(), before);
+    } finally {
+      spawnSync("umount", [ro]);
+    }
+  });
+
+  test("a state whose docker disk names a backing file (meta.json rewritten to match) boots cold on a new disk of its own", async () => {
+    const bad = mkdtempSync(join(tmpdir(), "dinv-warm-backing-"));
+    const secret = join(bad, "SECRET");
+    writeFileSync(secret, Buffer.alloc(1 << 20, 0x53));
+    const copy = join(bad, stateDir.split("/").pop()!);
+    mkdirSync(copy);
+    for (const f of ["meta.json", "state.bin", "docker.qcow2"]) copyFileSync(join(stateDir, f), join(copy, f));
+    const rebase = spawnSync("qemu-img", ["rebase", "-u", "-f", "qcow2", "-b", secret, "-F", "raw", join(copy, "docker.qcow2")], { encoding: "utf8" });
+    assert.equal(rebase.status, 0, rebase.stderr);
+    const meta = WarmMetaSchema.parse(JSON.parse(readFileSync(join(copy, "meta.json"), "utf8")));
+    const disk = readFileSync(join(copy, "docker.qcow2"));
+    meta.disk = { bytes: disk.length, sha256: createHash("sha256").update(disk).digest("hex") };
+    writeFileSync(join(copy, "meta.json"), JSON.stringify(meta));
+    const dinv = await DinvProcess.create({ DINV_WARM_DIR: bad });
+    instances.push(dinv);
+    dinv.start();
+    const state = await dinv.waitUntilSettled(300);
+    assert.equal(state.phase, "ready", dinv.tail());
+    assert.equal(state.warm?.start, "cold");
+    assert.match(state.warm!.reason, /docker\.qcow2 names a backing file/);
+    const info = spawnSync("qemu-img", ["info", "-U", "--output=json", join(dinv.env.DINV_DOCKER_DIR!, "docker.qcow2")], { encoding: "utf8" });
+    assert.equal(info.status, 0, info.stderr);
+    assert.equal((JSON.parse(info.stdout) as { "backing-filename"?: string })["backing-filename"], undefined, "the run's disk is a new one, naming no file");
     assert.equal((await dinv.stop()).code, 0, dinv.tail());
   });
 
