@@ -27,6 +27,8 @@ export class FrameDecoder {
   private buffered: Buffer[] = [];
   private bufferedBytes = 0;
   private skipRemaining = 0;
+  /** bytes the next step needs buffered: a header, or a whole frame once its header is known */
+  private needed = HEADER_BYTES;
 
   constructor(private readonly maxBytes = MAX_FRAME_BYTES) {}
 
@@ -43,6 +45,9 @@ export class FrameDecoder {
       this.buffered.push(data);
       this.bufferedBytes += data.length;
       data = Buffer.alloc(0);
+      // Chunks are only collected until the frame is whole: one concatenation a frame, not one a
+      // chunk (a 1 MiB frame in 512-byte chunks would copy ~1 GiB).
+      if (this.bufferedBytes < this.needed) break;
       const all = this.buffered.length === 1 ? this.buffered[0]! : Buffer.concat(this.buffered);
       this.buffered = [all];
       let offset = 0;
@@ -64,6 +69,8 @@ export class FrameDecoder {
       const rest = all.subarray(offset);
       this.buffered = rest.length > 0 ? [Buffer.from(rest)] : [];
       this.bufferedBytes = rest.length;
+      // An oversize frame left to skip: the header is consumed, the rest of this chunk (if any) is skip input.
+      this.needed = this.skipRemaining === 0 && rest.length >= HEADER_BYTES ? HEADER_BYTES + rest.readUInt32BE(0) : HEADER_BYTES;
     }
     return events;
   }

@@ -15,6 +15,7 @@
  * Needs CAP_SYS_ADMIN, CAP_SYS_TIME and CAP_SYS_PTRACE (the agent runs as root). Exit 0, or 1 with a message.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/random.h>
 #include <signal.h>
@@ -57,19 +58,39 @@ static int is_uuid(const char *s) {
   return 1;
 }
 
-/* Wait (up to ~2 s) until every thread of pid is stopped. */
+/* Whether one thread's stat line (/proc/PID/task/TID/stat) says stopped ('T' or 't'); -1 if unreadable. */
+static int thread_stopped(const char *path) {
+  FILE *f = fopen(path, "r");
+  if (!f) return -1;
+  char buf[512];
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = 0;
+  char *close = strrchr(buf, ')');
+  return close && close[1] == ' ' && (close[2] == 'T' || close[2] == 't');
+}
+
+/* Wait (up to ~2 s) until every thread of pid is stopped: a Go process runs many, and a thread
+ * still running could write a copy of the old ID while it is being replaced. */
 static int wait_stopped(pid_t pid) {
-  char path[64];
+  char dir[64];
+  snprintf(dir, sizeof dir, "/proc/%d/task", (int)pid);
   for (int tries = 0; tries < 200; tries++) {
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f) return -1;
-    char buf[512];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    char *close = strrchr(buf, ')');
-    if (close && close[1] == ' ' && (close[2] == 'T' || close[2] == 't')) return 0;
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    int all = 1, seen = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+      if (e->d_name[0] == '.') continue;
+      char path[64 + 256 + 8];
+      snprintf(path, sizeof path, "%s/%s/stat", dir, e->d_name);
+      int stopped = thread_stopped(path);
+      if (stopped == -1) continue; /* the thread exited meanwhile */
+      seen++;
+      if (!stopped) all = 0;
+    }
+    closedir(d);
+    if (seen > 0 && all) return 0;
     usleep(10000);
   }
   return -1;

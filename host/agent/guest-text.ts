@@ -46,3 +46,19 @@ export class ByteBudget {
     return { allowed: true, suppressed };
   }
 }
+
+/** A guest-chosen string placed where a bounded field takes it (the control API's reasons): at most `max` characters. Pure. */
+export function boundText(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}
+
+/** A logger call that spends the guest's byte budget: a line the guest causes is dropped (and counted) past it. */
+export type GuestLine = (level: "info" | "warn", line: string) => void;
+
+export function budgetedLines(budget: ByteBudget, log: { info: (o: object, m: string) => void; warn: (o: object, m: string) => void }): GuestLine {
+  return (level, line) => {
+    const gate = budget.take(line.length);
+    if (gate.suppressed) log.warn({ suppressed: gate.suppressed }, "guest-caused log lines suppressed (byte budget)");
+    if (gate.allowed) log[level]({}, line);
+  };
+}

@@ -40,6 +40,8 @@ export class GuestSession {
   private transport: HostTransport | undefined;
   private readonly logLimit = new RateLimiter(50, 200);
   private readonly rejectLimit = new RateLimiter(2, 10);
+  /** config replies to repeated hellos of one boot (a reconnecting agent): a flood of hellos queues no flood of replies */
+  private readonly configLimit = new RateLimiter(2, 4);
 
   constructor(
     private readonly config: GuestConfig,
@@ -134,15 +136,35 @@ export class GuestSession {
       return;
     }
     if (this.hello && this.hello.bootId !== hello.bootId) {
-      this.log.warn({ previous: this.hello.bootId, now: hello.bootId }, "guest booted again");
+      const line = `guest booted again (boot ${this.hello.bootId} -> ${hello.bootId})`;
+      if (this.budget.take(line.length).allowed) this.log.warn(line);
       this.status = undefined;
       this.publishedSeq = -1;
     }
     const first = !this.hello || this.hello.bootId !== hello.bootId;
     this.hello = { ...hello, receivedAt: first ? this.now() : this.hello!.receivedAt };
     if (first) this.onhello?.(this.hello);
-    // Sent on every hello: a reconnecting agent that already has it ignores the repeat.
-    this.transport?.send({ type: "config", config: this.config });
+    this.replyConfig();
+  }
+
+  private configTimer: NodeJS.Timeout | undefined;
+
+  /**
+   * The config, in answer to a hello (a reconnecting agent ignores a repeat): at a bounded rate, so
+   * a flood of hellos queues no flood of replies; one held back is sent once the rate allows, so the
+   * latest hello is always answered.
+   */
+  private replyConfig(): void {
+    if (this.configTimer) return;
+    if (this.configLimit.take().allowed) {
+      this.transport?.send({ type: "config", config: this.config });
+      return;
+    }
+    this.configTimer = setTimeout(() => {
+      this.configTimer = undefined;
+      this.replyConfig();
+    }, 500);
+    this.configTimer.unref();
   }
 
   private onStatus(status: StatusSnapshot): void {

@@ -2,7 +2,8 @@
 
 import { mkdir, mkdtemp, rm, rmdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { isAbsolute, join } from "node:path";
+import { ALLOWED } from "../config/env.js";
 import { guestConfigFor } from "../guest-config.js";
 import { runLauncher } from "../launcher.js";
 import type { Logger } from "../log.js";
@@ -27,6 +28,11 @@ type Out = { write: (s: string) => unknown };
 
 export async function warmSave(env: Record<string, string | undefined>, log: Logger, guestDir: string, command: string[]): Promise<number> {
   const warmDir = env.DINV_WARM_DIR?.trim() || "/var/cache/dinv";
+  // Checked before anything is created: a relative path would make a directory wherever this runs.
+  if (!isAbsolute(warmDir) || warmDir.split("/").includes("..")) {
+    log.error(`dinv warm save: DINV_WARM_DIR=${JSON.stringify(warmDir)} is not allowed. Allowed: ${ALLOWED.DINV_WARM_DIR}`);
+    return 2;
+  }
   try {
     await mkdir(warmDir, { recursive: true, mode: 0o700 });
   } catch (err) {

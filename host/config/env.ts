@@ -225,6 +225,15 @@ export function envSchema(defaults: { guestDir: string }) {
       if (env.DINV_TCP_PORTS.includes(dockerPort)) {
         ctx.addIssue({ code: "custom", path: ["DINV_TCP_PORTS"], message: `port ${dockerPort} is taken by the docker API forward (DINV_DOCKER_PORT)` });
       }
+      // The guest dockerd's own TCP port reaches the launcher side only as DINV_DOCKER_PORT (with TLS when set).
+      const guestDockerPort = env.DOCKER_TLS_CERTDIR ? GUEST_DOCKER_TLS_PORT : GUEST_DOCKER_PORT;
+      if (guestDockerPort !== dockerPort && env.DINV_TCP_PORTS.includes(guestDockerPort)) {
+        ctx.addIssue({ code: "custom", path: ["DINV_TCP_PORTS"], message: `port ${guestDockerPort} is the guest dockerd's own API port; it is forwarded only as DINV_DOCKER_PORT (${dockerPort})` });
+      }
+      // The run directory's files are removed at the end of a run: never the guest's files, never /.
+      if (env.DINV_RUN_DIR === "/" || overlaps(env.DINV_RUN_DIR, env.DINV_GUEST_DIR)) {
+        ctx.addIssue({ code: "custom", path: ["DINV_RUN_DIR"], message: env.DINV_RUN_DIR === "/" ? "may not be / (dinv removes its run files there)" : `overlaps DINV_GUEST_DIR (${env.DINV_GUEST_DIR}): dinv removes its run files there` });
+      }
       const control = env.DINV_CONTROL_PORT;
       if (control !== undefined && (control === dockerPort || env.DINV_TCP_PORTS.includes(control))) {
         ctx.addIssue({ code: "custom", path: ["DINV_CONTROL_PORT"], message: `port ${control} is already used by a forward` });

@@ -69,15 +69,26 @@ export async function startControlServer(
     });
     servers.push(server);
   };
+  // A plain HTTP request is answered and closed at once, and a client that never finishes its
+  // headers is dropped: only WebSocket upgrades are served, and nothing waits on a silent peer.
+  const httpServer = () => {
+    const server = createServer((_req, res) => {
+      res.writeHead(426, { Connection: "close", "Content-Type": "text/plain" });
+      res.end("dinv control API: WebSocket only\n");
+    });
+    server.headersTimeout = 10_000;
+    server.requestTimeout = 10_000;
+    return server;
+  };
   await removeStaleSocket(socketPath);
-  await listen(createServer(), undefined, socketPath);
+  await listen(httpServer(), undefined, socketPath);
   await chmod(socketPath, 0o660);
   if (options.gid !== undefined) await chown(socketPath, process.getuid?.() ?? 0, options.gid);
   if (options.tcpPort !== undefined) {
     const token = randomBytes(32).toString("hex");
     if (options.tokenFile) await writeFile(options.tokenFile, `${token}\n`, { mode: 0o600 });
     const port = options.tcpPort;
-    await listen(createServer(), (req) => tcpRefusal(req.headers, token, port), port, "127.0.0.1");
+    await listen(httpServer(), (req) => tcpRefusal(req.headers, token, port), port, "127.0.0.1");
   }
   return {
     close: async () => {

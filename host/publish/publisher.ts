@@ -7,6 +7,7 @@
 import type { PublishedPort } from "../../shared/protocol/published.js";
 import type { Logger } from "../log.js";
 import { RateLimiter } from "../agent/rate-limit.js";
+import type { GuestLine } from "../agent/guest-text.js";
 import { desiredForwards, diffForwards, forwardId, type AutoForward, type PublishPolicy, type Refusal } from "./policy.js";
 
 /** Opens and closes one forward on the launcher side; rejects with the reason in words. */
@@ -43,6 +44,8 @@ export class AutoPublisher {
     private readonly backend: ForwardBackend | { unavailable: string },
     private readonly log: Logger,
     now: () => number = Date.now,
+    /** lines naming what the guest chose (container names, its ports) spend the guest's byte budget */
+    private readonly guestLine: GuestLine = (level, line) => log[level](line),
   ) {
     this.limit = new RateLimiter(SETS_PER_SECOND, SET_BURST, now);
   }
@@ -122,15 +125,17 @@ export class AutoPublisher {
       try {
         await this.backend.add(f);
         this.open.push(f);
-        this.log.info(`published ${f.proto} ${f.bind}:${f.port} (container ${f.container})`);
+        this.guestLine("info", `published ${f.proto} ${f.bind}:${f.port} (container ${f.container})`);
       } catch (err) {
         const reason = (err as Error).message;
         refused.push({ proto: f.proto, port: f.port, container: f.container, reason });
-        this.log.warn(`cannot publish ${f.proto} ${f.bind}:${f.port} for container ${f.container}: ${reason}`);
+        this.guestLine("warn", `cannot publish ${f.proto} ${f.bind}:${f.port} for container ${f.container}: ${reason}`);
       }
     }
-    for (const f of remove) if (!byId.has(forwardId(f))) this.log.info(`unpublished ${f.proto} ${f.bind}:${f.port} (container ${f.container})`);
-    for (const r of desired.refused) if (!this.refused.some((o) => o.proto === r.proto && o.port === r.port && o.reason === r.reason)) this.log.warn(`not publishing ${r.proto} ${r.port} for container ${r.container}: ${r.reason}`);
+    for (const f of remove) if (!byId.has(forwardId(f))) this.guestLine("info", `unpublished ${f.proto} ${f.bind}:${f.port} (container ${f.container})`);
+    // Linear: the refusals already said, as a set of keys.
+    const said = new Set(this.refused.map(refusalKey));
+    for (const r of desired.refused) if (!said.has(refusalKey(r))) this.guestLine("warn", `not publishing ${r.proto} ${r.port} for container ${r.container}: ${r.reason}`);
     this.refused = refused;
     this.changed();
   }
@@ -139,6 +144,8 @@ export class AutoPublisher {
     this.onchange?.(this.status());
   }
 }
+
+const refusalKey = (r: Refusal) => `${r.proto}/${r.port}/${r.reason}`;
 
 function sameRefusals(a: Refusal[], b: Refusal[]): boolean {
   return JSON.stringify(a) === JSON.stringify(b);

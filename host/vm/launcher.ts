@@ -3,6 +3,7 @@
 // guest, QEMU, signals and the control API. A stop is honoured whenever it arrives (StopController).
 
 import { rm } from "node:fs/promises";
+import { budgetedLines } from "../agent/guest-text.js";
 import { join } from "node:path";
 import { PROTOCOL_VERSION } from "../../shared/constants.js";
 import type { StatusSnapshot } from "../../shared/protocol/status.js";
@@ -200,7 +201,7 @@ export class Launcher {
     if (config.publish.mode === "auto") {
       const publisher = new AutoPublisher(publishPolicy(config), this.net?.kind === "passt"
         ? { unavailable: "passt cannot add forwards while it runs: list the port in DINV_TCP_PORTS / DINV_UDP_PORTS, or use DINV_NET=slirp" }
-        : slirpBackend(this.plan("tcg").qmpSocket), log);
+        : slirpBackend(this.plan("tcg").qmpSocket), log, Date.now, budgetedLines(session.budget, log));
       this.publisher = publisher;
       publisher.onchange = (s) => state.setPublished(s);
       session.onpublished = (ports) => {

@@ -59,9 +59,11 @@ export async function prepareFiles(p: Prepared, log: Logger, saveOnly: { command
     pre.guest.rootCompressed ? cachedRootImage(pre.guest.rootImage, run(RUN_FILES.rootImage), cache, writable, refusedCopy) : pre.guest.rootImage,
   ]).then(([kernel, rootImage]) => ({ kernel, rootImage }), (err: unknown) => (err instanceof Error ? err : new Error(String(err))));
   // A warm directory's copies stay for the next run; the run directory's go with the run.
+  // Only what this run unpacked into its run directory (not a file someone else keeps there).
   const discardUnpacked = async () => {
-    await boot;
-    for (const made of [RUN_FILES.vmlinux, RUN_FILES.rootImage]) await rm(run(made), { force: true });
+    const files = await boot;
+    if (files instanceof Error) return;
+    for (const made of [RUN_FILES.vmlinux, RUN_FILES.rootImage]) if (files.kernel === run(made) || files.rootImage === run(made)) await rm(run(made), { force: true });
   };
   const refuse = async (reason: string) => {
     await discardUnpacked();

@@ -38,6 +38,6 @@ export async function prepareLaunch(env: Record<string, string | undefined>, gue
         "Turn on TLS with DOCKER_TLS_CERTDIR=/certs, or serve it on loopback only with DINV_BIND_ADDR=127.0.0.1 (docker exec dinv docker ... needs no port)",
     );
   }
-  if (shareChoice.fs === "9p" && shareChoice.warning) log.warn(shareChoice.warning);
+  if (shareChoice.warning) log.warn(shareChoice.warning);
   return { config, pre, choice, shareChoice };
 }

@@ -37,8 +37,8 @@ const FileRecord = z.object({
 export const WarmMetaSchema = z.object({
   format: z.literal(1),
   shape: WarmShapeSchema,
-  /** when the state was saved, ISO 8601 */
-  savedAt: z.string().max(40),
+  /** when the state was saved, ISO 8601 (printed by dinv warm status: nothing but a timestamp's characters) */
+  savedAt: z.string().regex(/^[0-9T:.Z+-]{10,40}$/),
   /** the migration stream */
   state: FileRecord,
   /** the docker disk at the instant of the save */
@@ -46,7 +46,7 @@ export const WarmMetaSchema = z.object({
   /** how long the saving VM was paused, ms */
   pauseMs: z.number().nonnegative(),
   /** the guest's dockerd version at the save */
-  dockerVersion: z.string().max(64).optional(),
+  dockerVersion: z.string().regex(/^[0-9A-Za-z.+~:_-]{1,64}$/).optional(),
 });
 export type WarmMeta = z.infer<typeof WarmMetaSchema>;
 

@@ -3,6 +3,7 @@
 // the docker API forward, withheld until a saved state is written or a restored guest is renewed.
 
 import { mkdir, rm } from "node:fs/promises";
+import { boundText } from "../agent/guest-text.js";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { DockerdSpec } from "../../shared/protocol/guest-config.js";
@@ -25,6 +26,9 @@ import { saveWarmState } from "./save.js";
 import { copyVerified, openStateFiles, WARM_FILES } from "./store.js";
 
 export type WarmInfo = NonNullable<DinvState["warm"]>;
+
+/** Longest warm reason the control API carries, characters (its schema's bound). */
+const WARM_REASON_MAX = 1000;
 
 export interface WarmHooks {
   state: LauncherState;
@@ -181,7 +185,8 @@ export class WarmStart {
     });
     if (restored.ok) {
       const how = plan.reconfigure ? "warm, reconfigured: " : "";
-      this.info = { start: "warm", reason: `${how}restored from ${plan.dir} (saved ${plan.meta.savedAt}); ${restored.detail}`, loadMs: restored.loadMs };
+      // The detail is the guest's text: bounded, so the reason fits the control API's field.
+      this.info = { start: "warm", reason: boundText(`${how}restored from ${plan.dir} (saved ${plan.meta.savedAt}); ${boundText(restored.detail, 300)}`, WARM_REASON_MAX), loadMs: restored.loadMs };
       h.state.setWarm(this.info);
       h.log.info(`warm start: the saved VM was loaded ${restored.loadMs} ms after QEMU started and renewed in ${restored.renewMs} ms`);
       return { qemu: restored.qemu };
@@ -193,7 +198,8 @@ export class WarmStart {
   }
 
   /** The restore cannot happen: a cold boot, on the docker disk made from the base if there is one. */
-  private fallBack(reason: string, log: Logger): void {
+  private fallBack(why: string, log: Logger): void {
+    const reason = boundText(why, WARM_REASON_MAX);
     log.warn(`warm start: booting cold: ${reason}`);
     this.plan = { kind: "cold", shape: this.plan.shape, reason, save: false };
     this.info = { start: "cold", reason };

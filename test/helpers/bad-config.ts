@@ -32,7 +32,7 @@ export const BAD_VALUES: [string, string][] = [
   ["DINV_PUBLISH", "on"], ["DINV_PUBLISH", "AUTO"],
   ["DINV_PUBLISH_PORTS", "0-100"], ["DINV_PUBLISH_PORTS", "9000-80"], ["DINV_PUBLISH_PORTS", "http"], ["DINV_PUBLISH_PORTS", ";"],
   ["DINV_MOUNTS", "/usr"], ["DINV_MOUNTS", "/usr/lib/dinv/guest"],
-  ["DINV_VOLUME_PATH", "/var/lib"], ["DINV_RUN_DIR", `/${"r".repeat(100)}`],
+  ["DINV_VOLUME_PATH", "/var/lib"], ["DINV_RUN_DIR", `/${"r".repeat(100)}`], ["DINV_RUN_DIR", "/"],
   ["DINV_9P_SECURITY", "passthrough"], ["DINV_9P_SECURITY", "MAPPED"],
   ["DINV_LOG_LEVEL", "verbose"], ["DINV_LOG_LEVEL", "INFO"], ["DINV_LOG_FORMAT", "xml"], ["DINV_LOG_FORMAT", "text"],
 ];

@@ -81,6 +81,14 @@ for (const [name, value] of bad) {
   });
 }
 
+test("the guest dockerd's own port is not forwarded a second time; the run directory is never / or the guest's", () => {
+  assert.throws(() => parse({ DINV_DOCKER_PORT: "2400", DINV_TCP_PORTS: "2375" }), /DINV_TCP_PORTS="2375": port 2375 is the guest dockerd's own API port; it is forwarded only as DINV_DOCKER_PORT \(2400\)/);
+  assert.throws(() => parse({ DOCKER_TLS_CERTDIR: "/certs", DINV_DOCKER_PORT: "2400", DINV_TCP_PORTS: "2376" }), /port 2376 is the guest dockerd's own API port/);
+  assert.equal(parse({ DOCKER_TLS_CERTDIR: "/certs", DINV_TCP_PORTS: "2375" }).tcpPorts[0], 2375, "with TLS the guest's dockerd does not listen on 2375");
+  assert.throws(() => parseEnv({ DINV_RUN_DIR: "/guest" }, { guestDir: "/guest" }), /DINV_RUN_DIR="\/guest": overlaps DINV_GUEST_DIR/);
+  assert.throws(() => parseEnv({ DINV_RUN_DIR: "/" }, { guestDir: "/guest" }), /DINV_RUN_DIR="\/": may not be \//);
+});
+
 test("every bad variable is reported at once", () => {
   assert.throws(() => parse({ DINV_CPUS: "x", DINV_MACHINE: "pc" }), (err: unknown) => err instanceof ConfigError && err.problems.length === 2);
 });

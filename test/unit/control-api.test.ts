@@ -195,6 +195,22 @@ test("the TCP listener refuses a missing or wrong token, a web page's Origin and
   await server.close();
 });
 
+test("a plain HTTP request to the TCP listener is answered 426 and closed at once, not held open", async () => {
+  const { port, server } = await tcpSetup();
+  const { request } = await import("node:http");
+  const answer = await new Promise<{ status: number; closed: boolean }>((resolve, reject) => {
+    const req = request({ host: "127.0.0.1", port, path: "/", timeout: 5000 }, (res) => {
+      res.resume();
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, closed: res.headers.connection === "close" }));
+    });
+    req.on("timeout", () => reject(new Error("the request was held open")));
+    req.on("error", reject);
+    req.end();
+  });
+  assert.deepEqual(answer, { status: 426, closed: true });
+  await server.close();
+});
+
 test("an oversized or malformed frame ends that connection only: the launcher keeps serving", async () => {
   const { socket, server } = await setup();
   const ws = new WebSocket(`ws+unix://${socket}:/`);

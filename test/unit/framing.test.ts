@@ -54,3 +54,20 @@ test("a huge declared length (4 GiB) is rejected at once", () => {
 test("encodeFrame refuses to send an oversize payload", () => {
   assert.throws(() => encodeFrame(Buffer.alloc(17), 16), RangeError);
 });
+
+test("a 1 MiB frame in 512-byte chunks decodes in linear time (no copy of the buffer per chunk)", () => {
+  const payload = Buffer.alloc(1024 * 1024 - 16, 0x61);
+  const frame = encodeFrame(payload);
+  const time = (chunk: number) => {
+    const d = new FrameDecoder();
+    const t0 = performance.now();
+    let got = 0;
+    for (let i = 0; i < frame.length; i += chunk) for (const e of d.push(frame.subarray(i, i + chunk))) if (e.kind === "frame") got = e.payload.length;
+    assert.equal(got, payload.length);
+    return performance.now() - t0;
+  };
+  const big = time(64 * 1024);
+  const small = time(512);
+  // Quadratic buffering took ~30x longer in 512-byte chunks than in 64 KiB ones; linear is within a few x.
+  assert.ok(small < Math.max(50, big * 10), `512 B chunks ${small.toFixed(0)} ms vs 64 KiB chunks ${big.toFixed(0)} ms`);
+});

@@ -127,3 +127,25 @@ test("a flood of valid guest log lines is rate-limited too", async () => {
   const spam = lines.filter((l) => l.includes("spam "));
   assert.ok(spam.length <= 250, `${spam.length} of 5000 log lines passed`);
 });
+
+test("hellos with alternating boot ids: the bytes logged stay within the guest's budget, and replies are bounded", async () => {
+  const { toHost, lines, sent } = hostOverStream();
+  const long = "x".repeat(60);
+  for (let i = 0; i < 10_000; i++) toHost.write(encodeFrame(Buffer.from(JSON.stringify({ type: "hello", protocolVersion: 1, bootId: `${long}${i % 2}`, agentVersion: "x", uptimeMs: 1 }))));
+  await settle();
+  const bytes = lines.join("").length;
+  // The budget: a 512 KiB burst (64 KiB/s after it; this loop takes well under a second); with pino's fields, ~2x.
+  assert.ok(bytes <= 2 * 512 * 1024 + 64 * 1024, `${bytes} bytes logged for 10,000 hellos`);
+  assert.ok(lines.some((l) => l.includes("guest booted again")), "it is logged while within the budget");
+  // Replies are rate-limited; the latest hello is still answered once the rate allows.
+  const replies = sent.filter((m) => m.type === "config").length;
+  assert.ok(replies >= 1 && replies <= 10, `${replies} config replies for 10,000 hellos`);
+});
+
+test("hellos repeating one boot id: config replies are rate-limited, not one per hello", async () => {
+  const { toHost, sent } = hostOverStream();
+  for (let i = 0; i < 5000; i++) toHost.write(hello);
+  await settle();
+  const replies = sent.filter((m) => m.type === "config").length;
+  assert.ok(replies >= 1 && replies <= 10, `${replies} config replies for 5000 hellos of one boot`);
+});

@@ -9,13 +9,16 @@ import { guestConfigFor } from "../../host/guest-config.js";
 import { shareModules, shareMountArgs } from "../../guest/system/mounts.js";
 import { makeConfig, makePlan } from "../helpers/make-config.js";
 
-const usable = { binary: "/usr/lib/qemu/virtiofsd", flavour: "c" as const, unshareFs: true };
+const usable = { binary: "/usr/libexec/virtiofsd", flavour: "rust" as const, unshareFs: true };
+const cDaemon = { binary: "/usr/lib/qemu/virtiofsd", flavour: "c" as const, unshareFs: true };
 
 const cases: [string, Parameters<typeof chooseShareFs>, RegExp | string][] = [
   ["no mounts: nothing to choose", ["auto", 0, undefined], "9p"],
   ["9p asked", ["9p", 2, usable], "9p"],
-  ["auto, virtiofsd usable", ["auto", 1, usable], "virtiofs"],
+  ["auto, the Rust virtiofsd usable", ["auto", 1, usable], "virtiofs"],
   ["virtiofs asked, usable", ["virtiofs", 1, usable], "virtiofs"],
+  ["auto, QEMU's C virtiofsd (no uid mapping): 9p, mapped, with the reason", ["auto", 1, cDaemon], /^9p: DINV_MOUNTS use 9p \(mapped security model\), not virtio-fs: .*C daemon.*setuid/],
+  ["virtiofs asked with the C virtiofsd: virtio-fs, with a warning", ["virtiofs", 1, cDaemon], /^virtiofs: WARNING: DINV_MOUNTS_FS=virtiofs: .*setuid/],
   ["auto, no virtiofsd: 9p with a warning", ["auto", 1, { unshareFs: true }], /^9p: .*virtiofsd is not installed/],
   ["auto, seccomp refuses unshare: 9p with the seccomp hint", ["auto", 1, { ...usable, unshareFs: false }], /^9p: .*unshare\(CLONE_FS\) is refused.*seccomp=dinv-seccomp\.json/],
   ["virtiofs asked but refused: an error naming the variable", ["virtiofs", 1, { ...usable, unshareFs: false }], /^error: DINV_MOUNTS_FS=virtiofs but unshare/],
@@ -24,7 +27,7 @@ const cases: [string, Parameters<typeof chooseShareFs>, RegExp | string][] = [
 for (const [name, args, expected] of cases) {
   test(`mount transport: ${name}`, () => {
     const c = chooseShareFs(...args);
-    const text = c.fs === "9p" ? `9p${c.warning ? `: ${c.warning}` : ""}` : c.fs === "error" ? `error: ${c.message}` : c.fs;
+    const text = c.fs === "error" ? `error: ${c.message}` : `${c.fs}${c.warning ? `: ${c.warning}` : ""}`;
     if (typeof expected === "string") assert.equal(text, expected);
     else assert.match(text, expected);
   });
