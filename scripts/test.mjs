@@ -14,6 +14,13 @@ const suites = [
 ];
 const only = process.argv.slice(2);
 const results = [];
+// Type errors fail the run: tsx strips types, so the suites alone would never see them.
+if (!only.length || only.includes("unit")) {
+  const t0 = Date.now();
+  console.log("\n=== typecheck (tsc --noEmit) ===");
+  const tsc = spawnSync(process.execPath, [join(ROOT, "node_modules/typescript/bin/tsc"), "--noEmit", "-p", ROOT], { cwd: ROOT, stdio: "inherit" });
+  results.push({ name: "types", ok: tsc.status === 0, seconds: Math.round((Date.now() - t0) / 1000) });
+}
 for (const [name, dir, extra] of suites) {
   if (only.length && !only.includes(name)) continue;
   const abs = join(ROOT, dir);
