@@ -59,6 +59,27 @@ describe("warm start: save once, restore twice", () => {
     for (const d of instances) await d.kill();
   });
 
+  /** The saved state copied into a warm directory of its own, to be damaged there. */
+  function stateCopy(prefix: string): { bad: string; copy: string } {
+    const bad = mkdtempSync(join(tmpdir(), prefix));
+    const copy = join(bad, stateDir.split("/").pop()!);
+    mkdirSync(copy);
+    for (const f of ["meta.json", "state.bin", "docker.qcow2"]) copyFileSync(join(stateDir, f), join(copy, f));
+    return { bad, copy };
+  }
+
+  /** A run on that warm directory: ready, after a cold boot whose reason matches. */
+  async function bootsCold(dir: string, reason: RegExp): Promise<DinvProcess> {
+    const dinv = await DinvProcess.create({ DINV_WARM_DIR: dir });
+    instances.push(dinv);
+    dinv.start();
+    const state = await dinv.waitUntilSettled(300);
+    assert.equal(state.phase, "ready", dinv.tail());
+    assert.equal(state.warm?.start, "cold");
+    assert.match(state.warm!.reason, reason);
+    return dinv;
+  }
+
   test("dinv warm status: the state fits this configuration and a fresh run restores it", () => {
     const status = spawnSync(process.execPath, [DINV, "warm", "status", "--json"], { env: env(), encoding: "utf8" });
     assert.equal(status.status, 0, status.stderr);
@@ -124,20 +145,11 @@ describe("warm start: save once, restore twice", () => {
   });
 
   test("a corrupted state (same size, other bytes) boots cold, with a line naming the file", async () => {
-    const bad = mkdtempSync(join(tmpdir(), "dinv-warm-bad-"));
-    const copy = join(bad, stateDir.split("/").pop()!);
-    mkdirSync(copy);
-    for (const f of ["meta.json", "state.bin", "docker.qcow2"]) copyFileSync(join(stateDir, f), join(copy, f));
+    const { bad, copy } = stateCopy("dinv-warm-bad-");
     const fd = openSync(join(copy, "state.bin"), "r+");
     writeSync(fd, Buffer.from("dinv-corrupted"), 0, 14, Math.floor(statSync(join(copy, "state.bin")).size / 2));
     closeSync(fd);
-    const dinv = await DinvProcess.create({ DINV_WARM_DIR: bad });
-    instances.push(dinv);
-    dinv.start();
-    const state = await dinv.waitUntilSettled(300);
-    assert.equal(state.phase, "ready", dinv.tail());
-    assert.equal(state.warm?.start, "cold");
-    assert.match(state.warm!.reason, /state\.bin does not match its meta file/);
+    const dinv = await bootsCold(bad, /state\.bin does not match its meta file/);
     assert.ok(dinv.messages().some((m) => /^warm start: booting cold: .*does not match its meta file/.test(m)), dinv.tail());
     assert.equal(docker(dinv.dockerHost, ["image", "inspect", "dinv-test/busybox"]).code, 0, "the cold boot used the state's (verified) docker disk");
     assert.equal((await dinv.stop()).code, 0, dinv.tail());
@@ -173,25 +185,16 @@ describe("warm start: save once, restore twice", () => {
   });
 
   test("a state whose docker disk names a backing file (meta.json rewritten to match) boots cold on a new disk of its own", async () => {
-    const bad = mkdtempSync(join(tmpdir(), "dinv-warm-backing-"));
+    const { bad, copy } = stateCopy("dinv-warm-backing-");
     const secret = join(bad, "SECRET");
     writeFileSync(secret, Buffer.alloc(1 << 20, 0x53));
-    const copy = join(bad, stateDir.split("/").pop()!);
-    mkdirSync(copy);
-    for (const f of ["meta.json", "state.bin", "docker.qcow2"]) copyFileSync(join(stateDir, f), join(copy, f));
     const rebase = spawnSync("qemu-img", ["rebase", "-u", "-f", "qcow2", "-b", secret, "-F", "raw", join(copy, "docker.qcow2")], { encoding: "utf8" });
     assert.equal(rebase.status, 0, rebase.stderr);
     const meta = WarmMetaSchema.parse(JSON.parse(readFileSync(join(copy, "meta.json"), "utf8")));
     const disk = readFileSync(join(copy, "docker.qcow2"));
     meta.disk = { bytes: disk.length, sha256: createHash("sha256").update(disk).digest("hex") };
     writeFileSync(join(copy, "meta.json"), JSON.stringify(meta));
-    const dinv = await DinvProcess.create({ DINV_WARM_DIR: bad });
-    instances.push(dinv);
-    dinv.start();
-    const state = await dinv.waitUntilSettled(300);
-    assert.equal(state.phase, "ready", dinv.tail());
-    assert.equal(state.warm?.start, "cold");
-    assert.match(state.warm!.reason, /docker\.qcow2 names a backing file/);
+    const dinv = await bootsCold(bad, /docker\.qcow2 names a backing file/);
     const info = spawnSync("qemu-img", ["info", "-U", "--output=json", join(dinv.env.DINV_DOCKER_DIR!, "docker.qcow2")], { encoding: "utf8" });
     assert.equal(info.status, 0, info.stderr);
     assert.equal((JSON.parse(info.stdout) as { "backing-filename"?: string })["backing-filename"], undefined, "the run's disk is a new one, naming no file");
