@@ -17,7 +17,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { DINV, DinvProcess, freePort, REPO } from "../test/helpers/dinv-process.js";
 import { docker, testRootTar } from "../test/helpers/docker-cli.js";
-import { TestDockerd } from "../test/helpers/test-dockerd.js";
+import { KVM_DEVICE, TestDockerd } from "../test/helpers/test-dockerd.js";
 import { WarmMetaSchema } from "../host/warm/store.js";
 import { median, table, untilPing } from "./lib.js";
 
@@ -52,7 +52,7 @@ export async function imageReady(engine: TestDockerd, warmVolume: string | undef
   const port = await freePort();
   const name = `dinv-bench-image-${process.pid}-${port}`;
   const t0 = Date.now();
-  const run = engine.docker(["run", "-d", "--name", name, "--device", "/dev/kvm", "-p", `127.0.0.1:${port}:2375`, ...(warmVolume ? ["-v", `${warmVolume}:/var/cache/dinv`] : []), image]);
+  const run = engine.docker(["run", "-d", "--name", name, ...KVM_DEVICE, "-p", `127.0.0.1:${port}:2375`, ...(warmVolume ? ["-v", `${warmVolume}:/var/cache/dinv`] : []), image]);
   if (run.code !== 0) throw new Error(`docker run dinv failed: ${run.stderr}`);
   try {
     return await untilPing(port, t0, 300_000);
@@ -123,7 +123,7 @@ export async function benchWarm(runs: number, log: (s: string) => void) {
     const built = spawnSync(process.execPath, ["scripts/image.mjs"], { cwd: REPO, env: { ...process.env, DOCKER_HOST: engine.host }, encoding: "utf8" });
     if (built.status !== 0) throw new Error(`npm run image failed: ${built.stderr.slice(-2000)}`);
     const volume = `dinv-bench-warm-${process.pid}`;
-    const imageSave = engine.docker(["run", "--rm", "--device", "/dev/kvm", "-v", `${volume}:/var/cache/dinv`, "--entrypoint", "dinv", "dinv:latest", "warm", "save"], { timeoutMs: 600_000 });
+    const imageSave = engine.docker(["run", "--rm", ...KVM_DEVICE, "-v", `${volume}:/var/cache/dinv`, "--entrypoint", "dinv", "dinv:latest", "warm", "save"], { timeoutMs: 600_000 });
     if (imageSave.code !== 0) throw new Error(`dinv warm save in the image failed: ${imageSave.stderr.slice(-2000)}`);
     const imageWarm: number[] = [];
     const imageCold: number[] = [];

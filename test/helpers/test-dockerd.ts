@@ -8,6 +8,12 @@ import { join } from "node:path";
 
 const BRIDGE = "dinve2e0";
 
+/**
+ * `--device /dev/kvm` where this machine has the device file, else nothing: the image then runs
+ * under TCG, as it does for a user without KVM (docker refuses a device that does not exist).
+ */
+export const KVM_DEVICE: string[] = existsSync("/dev/kvm") ? ["--device", "/dev/kvm"] : [];
+
 export class TestDockerd {
   private constructor(
     readonly base: string,
