@@ -5,7 +5,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CLIENT_DOCKER, CLIENT_DOCKER_CONFIG } from "../helpers/clients.js";
@@ -350,6 +350,10 @@ describe("the dinv container image", { skip: process.getuid?.() !== 0 ? "needs r
     before(async () => {
       writeFileSync(join(share, "hello.txt"), "over virtio-fs\n");
       chmodSync(share, 0o777);
+      // What a job container that mounts client/ read-write could leave: ca.pem a link to another file.
+      mkdirSync(join(certs, "client"));
+      writeFileSync(join(certs, "victim.txt"), "not a certificate\n");
+      symlinkSync("../victim.txt", join(certs, "client", "ca.pem"));
       tlsPort = await freePort();
       const run = engine.docker([
         "run", "-d", "--name", tls, ...KVM_DEVICE,
@@ -361,6 +365,12 @@ describe("the dinv container image", { skip: process.getuid?.() !== 0 ? "needs r
       await waitHealthy(tls);
       const load = spawnSync("sh", ["-c", `docker save ${INNER} | docker exec -i ${tls} docker load`], { env: { ...process.env, DOCKER_HOST: engine.host }, encoding: "utf8" });
       assert.equal(load.status, 0, load.stderr);
+    });
+
+    test("a link planted as client/ca.pem is replaced, not written through: the file it pointed at is unchanged", () => {
+      assert.equal(readFileSync(join(certs, "victim.txt"), "utf8"), "not a certificate\n");
+      assert.ok(lstatSync(join(certs, "client", "ca.pem")).isFile(), "ca.pem is a regular file now");
+      assert.match(readFileSync(join(certs, "client", "ca.pem"), "utf8"), /BEGIN CERTIFICATE/);
     });
 
     test("7. TLS with client certificates on 2376, plain connections refused, docker exec still works", async () => {
