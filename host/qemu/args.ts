@@ -119,13 +119,17 @@ export function buildQemuArgs(config: HostConfig, plan: QemuPlan): string[] {
 
   push("-drive", `id=root,file=${qemuEscape(plan.rootImage)},format=raw,if=none,readonly=on`);
   push("-device", `${dev("blk")},drive=root,serial=${DISK_SERIAL.root}`);
-  // discard=unmap lets deleted images shrink the sparse qcow2 again. werror=enospc: a full disk on
-  // the launcher's side pauses the VM (the launcher reports it and resumes) instead of failing writes.
-  push("-drive", `id=docker,file=${qemuEscape(plan.dockerDisk)},format=qcow2,if=none,discard=unmap,werror=enospc,rerror=report`);
-  push("-device", `${dev("blk")},drive=docker,serial=${DISK_SERIAL.docker}`);
+  // The writable disks as -blockdev with "backing": null: QEMU opens no backing file a header may
+  // name (the launcher checks headers too; -drive cannot say null). discard=unmap lets deleted
+  // images shrink the sparse qcow2 again. werror=enospc: a full disk on the launcher's side pauses
+  // the VM (the launcher reports it and resumes) instead of failing writes.
+  const qcow2 = (node: string, file: string) =>
+    JSON.stringify({ driver: "qcow2", "node-name": node, discard: "unmap", backing: null, file: { driver: "file", filename: file, discard: "unmap" } });
+  push("-blockdev", qcow2("docker", plan.dockerDisk));
+  push("-device", `${dev("blk")},drive=docker,serial=${DISK_SERIAL.docker},werror=enospc,rerror=report`);
   if (plan.volumeDisk) {
-    push("-drive", `id=volume,file=${qemuEscape(plan.volumeDisk)},format=qcow2,if=none,discard=unmap,werror=enospc,rerror=report`);
-    push("-device", `${dev("blk")},drive=volume,serial=${DISK_SERIAL.volume}`);
+    push("-blockdev", qcow2("volume", plan.volumeDisk));
+    push("-device", `${dev("blk")},drive=volume,serial=${DISK_SERIAL.volume},werror=enospc,rerror=report`);
   }
 
   if (plan.net?.kind === "passt") {

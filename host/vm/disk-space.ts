@@ -36,7 +36,9 @@ export class DiskSpaceWatch {
   onEvent(event: QmpEvent): void {
     if (event.event === "BLOCK_IO_ERROR" && event.data?.nospace === true && !this.pausedByDisk) {
       this.pausedByDisk = true;
-      const device = typeof event.data.device === "string" ? event.data.device : "a disk";
+      // -blockdev disks are named by their node (the event's device is then empty).
+      const name = [event.data.device, event.data["node-name"]].find((n) => typeof n === "string" && n !== "");
+      const device = typeof name === "string" ? name : "a disk";
       this.log.error(`host disk full: QEMU could not write ${device} (no space left on the launcher's side); the VM is paused until there is room`);
       this.hooks.report({
         message: `the launcher's disk is full: writes to ${device} failed and the VM is paused (nothing is lost)`,

@@ -66,8 +66,8 @@ test("BLOCK_IO_ERROR with nospace: reported, and cont is sent once there is room
 
 test("QEMU is told to pause on a full disk and to serve an events monitor", () => {
   const args = buildQemuArgs(makeConfig(), makePlan({ qmpEventsSocket: "/run/dinv/qmp-events.sock" }));
-  const drive = args.find((a) => a.startsWith("id=docker,"))!;
-  assert.match(drive, /werror=enospc,rerror=report/);
+  const device = args.find((a) => a.includes("drive=docker,"))!;
+  assert.match(device, /werror=enospc,rerror=report/);
   assert.ok(args.includes("socket,id=qmpev,path=/run/dinv/qmp-events.sock,server=on,wait=off"));
   assert.equal(args.filter((a) => a.startsWith("chardev=") && a.endsWith("mode=control")).length, 2);
 });

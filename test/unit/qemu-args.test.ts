@@ -76,13 +76,21 @@ test("with DOCKER_TLS_CERTDIR the docker API forward reaches the guest's TLS por
 test("paths with commas are escaped for QEMU", () => {
   assert.equal(qemuEscape("/a,b,,c"), "/a,,b,,,,c");
   const args = buildQemuArgs(makeConfig(), makePlan({ dockerDisk: "/d,x/docker.qcow2", shares: [{ tag: "dinv0", path: "/srv/a,b c" }] }));
-  assert.ok(values(args, "-drive").some((d) => d.includes("file=/d,,x/docker.qcow2,")));
+  const docker = JSON.parse(values(args, "-blockdev").find((d) => d.includes('"node-name":"docker"'))!) as { file: { filename: string } };
+  assert.equal(docker.file.filename, "/d,x/docker.qcow2", "a -blockdev's JSON needs no escaping");
   assert.ok(values(args, "-fsdev").some((d) => d.includes("path=/srv/a,,b c,")));
 });
 
 test("volume disk attached by serial when configured", () => {
   const args = buildQemuArgs(makeConfig(), makePlan({ volumeDisk: "/volume/volume.qcow2" }));
-  assert.ok(values(args, "-device").some((d) => d === "virtio-blk-device,drive=volume,serial=dinv-volume"));
+  assert.ok(values(args, "-device").some((d) => d === "virtio-blk-device,drive=volume,serial=dinv-volume,werror=enospc,rerror=report"));
+});
+
+test("the writable disks are -blockdev nodes with backing: null: QEMU follows no backing file a header names", () => {
+  const args = buildQemuArgs(makeConfig(), makePlan({ volumeDisk: "/volume/volume.qcow2" }));
+  const nodes = values(args, "-blockdev").map((d) => JSON.parse(d) as Record<string, unknown>);
+  assert.deepEqual(nodes.map((n) => [n["node-name"], n.driver, n.backing]), [["docker", "qcow2", null], ["volume", "qcow2", null]]);
+  assert.ok(!values(args, "-drive").some((d) => d.includes("qcow2")), "no qcow2 through -drive");
 });
 
 test("microvm refuses more shares than virtio-mmio slots, q35 takes them", () => {
