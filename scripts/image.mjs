@@ -15,6 +15,8 @@ const baseHash = createHash("sha256").update(baseInputs.map((f) => readFileSync(
 const base = process.env.DINV_IMAGE_BASE ?? `dinv-base:trixie-${baseHash}`;
 
 prepare();
+// Only the image ships the compressed root image (made once per rootfs.img).
+sh("bash", ["scripts/compress-root.sh", "build/guest"]);
 const engine = spawnSync("docker", ["version", "--format", "{{.Server.Version}}"], { encoding: "utf8" });
 if (engine.status !== 0) {
   console.error(`npm run image: no Docker engine answers (DOCKER_HOST=${process.env.DOCKER_HOST ?? "default"}): ${engine.stderr.trim()}`);

@@ -174,11 +174,25 @@ export class Dockerd {
     const proc = this.proc;
     if (!proc || !proc.running()) return "dockerd was not running";
     const started = Date.now();
+    // dockerd's own shutdown stops each container with that container's stop timeout (10 s unless
+    // set), whatever shutdown-timeout says: the running containers are stopped first, in parallel,
+    // with DINV_SHUTDOWN_TIMEOUT, so the whole stop fits a `docker stop` grace period.
+    const containers = await stopContainers(timeoutSeconds).catch(() => 0);
     const killedAfterMs = await terminate(proc, this.exited!, timeoutSeconds);
     this.stopFollowing?.();
-    if (killedAfterMs !== undefined) return `dockerd killed after ${killedAfterMs / 1000} s`;
-    return `dockerd stopped in ${((Date.now() - started) / 1000).toFixed(1)} s`;
+    const what = containers ? `${containers} container(s) and dockerd` : "dockerd";
+    if (killedAfterMs !== undefined) return `${what}: dockerd killed after ${killedAfterMs / 1000} s`;
+    return `${what} stopped in ${((Date.now() - started) / 1000).toFixed(1)} s`;
   }
+}
+
+/** Stop every running container, in parallel, each given `timeoutSeconds` after SIGTERM; resolves with how many. */
+async function stopContainers(timeoutSeconds: number): Promise<number> {
+  const list = JSON.parse((await dockerApi("/containers/json")) ?? "[]") as { Id?: unknown }[];
+  const ids = list.map((c) => c.Id).filter((id): id is string => typeof id === "string" && /^[0-9a-f]{64}$/.test(id));
+  const bound = (timeoutSeconds + 10) * 1000;
+  await Promise.all(ids.map((id) => dockerApi(`/containers/${id}/stop?t=${timeoutSeconds}`, bound, "POST").catch(() => undefined)));
+  return ids.length;
 }
 
 /**
@@ -197,10 +211,10 @@ async function terminate(proc: Pick<DockerdProcess, "kill">, exited: Promise<unk
   return bound;
 }
 
-/** GET a docker API path over the unix socket; resolves the body of a 200 answer. */
-export function dockerApi(path: string, timeoutMs = 2000): Promise<string | undefined> {
+/** A docker API request over the unix socket (GET unless said); resolves the body of a 200 answer. */
+export function dockerApi(path: string, timeoutMs = 2000, method: "GET" | "POST" = "GET"): Promise<string | undefined> {
   return new Promise((resolve, reject) => {
-    const req = request({ socketPath: DOCKER_SOCKET, path, method: "GET", timeout: timeoutMs }, (res) => {
+    const req = request({ socketPath: DOCKER_SOCKET, path, method, timeout: timeoutMs }, (res) => {
       let body = "";
       res.setEncoding("utf8");
       res.on("data", (c: string) => (body += c));

@@ -6,19 +6,25 @@
 
 import { readdir, readFile } from "node:fs/promises";
 
-/** Pids of user-space processes other than init, its shell and us. */
-async function others(): Promise<number[]> {
+/** User-space processes other than init, its shell and us, with their command lines. */
+async function others(): Promise<{ pid: number; cmdline: string }[]> {
   const keep = new Set([1, process.pid, process.ppid]);
-  const pids: number[] = [];
+  const found: { pid: number; cmdline: string }[] = [];
   for (const entry of await readdir("/proc").catch(() => [] as string[])) {
     const pid = Number(entry);
     if (!Number.isInteger(pid) || keep.has(pid)) continue;
     // Kernel threads have an empty command line.
     const cmdline = await readFile(`/proc/${pid}/cmdline`).catch(() => Buffer.alloc(0));
-    if (cmdline.length > 0) pids.push(pid);
+    if (cmdline.length > 0) found.push({ pid, cmdline: cmdline.toString("utf8") });
   }
-  return pids;
+  return found;
 }
+
+/**
+ * The guest init's containerd (alpine/rootfs/usr/lib/dinv/prep): its root and state are on the RAM
+ * overlay, so it has nothing to flush, and its graceful exit takes seconds under TCG.
+ */
+const killAtOnce = (cmdline: string) => cmdline.includes("/usr/lib/dinv/containerd.toml");
 
 const signal = (pid: number, sig: NodeJS.Signals) => {
   try {
@@ -30,13 +36,14 @@ const signal = (pid: number, sig: NodeJS.Signals) => {
 
 /** SIGTERM to all others, SIGKILL to what is left after graceMs; resolves with how many were ended. */
 export async function endOtherProcesses(graceMs = 3000): Promise<{ terminated: number; killed: number }> {
-  const first = await others();
-  for (const pid of first) signal(pid, "SIGTERM");
+  const found = await others();
+  for (const p of found) signal(p.pid, killAtOnce(p.cmdline) ? "SIGKILL" : "SIGTERM");
+  const first = found.map((p) => p.pid);
   const deadline = Date.now() + graceMs;
   let left = first;
   while (left.length && Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 100));
-    const now = new Set(await others());
+    const now = new Set((await others()).map((p) => p.pid));
     left = left.filter((p) => now.has(p));
   }
   for (const pid of left) signal(pid, "SIGKILL");
