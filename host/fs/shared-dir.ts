@@ -18,6 +18,8 @@ export class SharedEntryError extends Error {
   constructor(
     readonly path: string,
     reason: string,
+    /** the errno code behind it, when there is one (ENOENT: absent) */
+    readonly code?: string,
   ) {
     super(`${path}: ${reason}`);
   }
@@ -66,7 +68,7 @@ export class SharedDir {
     try {
       return new SharedDir(path, await open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW));
     } catch (err) {
-      throw new SharedEntryError(path, describe(err, "directory"));
+      throw new SharedEntryError(path, describe(err, "directory"), (err as NodeJS.ErrnoException).code);
     }
   }
 
@@ -172,7 +174,7 @@ export class SharedDir {
     try {
       return new SharedDir(this.shown(name), await open(this.entry(name), O_RDONLY | O_DIRECTORY | O_NOFOLLOW));
     } catch (err) {
-      throw new SharedEntryError(this.shown(name), describe(err, "directory"));
+      throw new SharedEntryError(this.shown(name), describe(err, "directory"), (err as NodeJS.ErrnoException).code);
     }
   }
 

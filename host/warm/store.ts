@@ -9,7 +9,7 @@ import { basename, dirname, join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { Transform } from "node:stream";
 import { z } from "zod";
-import { SharedDir, type SharedFile } from "../fs/shared-dir.js";
+import { SharedDir, SharedEntryError, type SharedFile } from "../fs/shared-dir.js";
 import { onlyDockerdDiffers, shapeKey, shapeMismatch, WarmShapeSchema, type WarmShape } from "./shape.js";
 
 /** The files of one saved state. */
@@ -130,7 +130,7 @@ async function readMeta(dir: string): Promise<{ ok: true; meta: WarmMeta } | { o
   try {
     d = await SharedDir.open(dir);
   } catch (err) {
-    return { ok: false, reason: /ENOENT/.test((err as Error).message) ? "missing" : (err as Error).message };
+    return { ok: false, reason: (err as SharedEntryError).code === "ENOENT" ? "missing" : (err as Error).message };
   }
   try {
     const meta = await d.readJson(WARM_FILES.meta, WarmMetaSchema, MAX_META_BYTES);
@@ -142,28 +142,23 @@ async function readMeta(dir: string): Promise<{ ok: true; meta: WarmMeta } | { o
   }
 }
 
-/** sha256 of an open, checked file, reading at most one byte past `bytes` (a file that grew is caught). */
-export async function hashShared(file: SharedFile, bytes: number, signal?: AbortSignal): Promise<{ sha256: string; bytes: number }> {
-  const hash = createHash("sha256");
-  let got = 0;
-  const stream = file.handle.createReadStream({ start: 0, end: bytes, autoClose: false, highWaterMark: 1 << 20, ...(signal ? { signal } : {}) });
-  for await (const chunk of stream) {
-    hash.update(chunk as Buffer);
-    got += (chunk as Buffer).length;
-  }
-  return { sha256: hash.digest("hex"), bytes: got };
-}
-
-/** sha256 of a file, hex. */
-export async function hashFile(path: string, signal?: AbortSignal): Promise<{ sha256: string; bytes: number }> {
+/** sha256 and length of what a stream yields. */
+async function hashStream(stream: AsyncIterable<unknown>): Promise<{ sha256: string; bytes: number }> {
   const hash = createHash("sha256");
   let bytes = 0;
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20, ...(signal ? { signal } : {}) })) {
+  for await (const chunk of stream) {
     hash.update(chunk as Buffer);
     bytes += (chunk as Buffer).length;
   }
   return { sha256: hash.digest("hex"), bytes };
 }
+
+/** sha256 of an open, checked file, reading at most one byte past `bytes` (a file that grew is caught). */
+export const hashShared = (file: SharedFile, bytes: number, signal?: AbortSignal) =>
+  hashStream(file.handle.createReadStream({ start: 0, end: bytes, autoClose: false, highWaterMark: 1 << 20, ...(signal ? { signal } : {}) }));
+
+/** sha256 of a file of the launcher's own, hex. */
+export const hashFile = (path: string, signal?: AbortSignal) => hashStream(createReadStream(path, { highWaterMark: 1 << 20, ...(signal ? { signal } : {}) }));
 
 /**
  * Copy a file (a path of the launcher's own, or a checked SharedFile), hashing what was read, to `to`:

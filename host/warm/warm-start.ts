@@ -117,23 +117,31 @@ export class WarmStart {
     } catch (err) {
       return (err as Error).message;
     }
+    // The state's digest is checked meanwhile, through the descriptor QEMU will be given.
     this.stateFile = files.state;
     this.stateVerified = verifyState(files.state, join(plan.dir, WARM_FILES.state), plan.meta).catch((err: Error) => err.message);
+    const shown = join(plan.dir, WARM_FILES.disk);
+    let refusal: string | undefined;
     try {
       await mkdir(this.config.dockerDir, { recursive: true });
       await copyVerified(files.disk, dockerDisk, plan.meta.disk);
+      const header = await diskHeaderRefusal(dockerDisk);
+      if (header) {
+        // The copy is this run's own: removed, and the run boots cold on a new disk.
+        await rm(dockerDisk, { force: true });
+        refusal = `${shown} ${header}`;
+      }
     } catch (err) {
-      return `${join(plan.dir, WARM_FILES.disk)}: ${(err as Error).message}`;
+      refusal = `${shown}: ${(err as Error).message}`;
     } finally {
       await files.disk.handle.close();
     }
-    const refusal = await diskHeaderRefusal(dockerDisk);
     if (refusal) {
-      // The copy is this run's own: removed, and the run boots cold on a new disk.
-      await rm(dockerDisk, { force: true });
-      return `${join(plan.dir, WARM_FILES.disk)} ${refusal}`;
+      await this.stateVerified;
+      await files.state.handle.close();
+      this.stateFile = undefined;
     }
-    return undefined;
+    return refusal;
   }
 
   get restoring(): boolean {
