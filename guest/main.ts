@@ -8,7 +8,7 @@ import { HostMessageSchema, type HostMessage } from "../shared/protocol/host-mes
 import type { GuestMessage } from "../shared/protocol/guest-messages.js";
 import { StreamTransport } from "../shared/transport.js";
 import { Agent } from "./agent.js";
-import { findPort, openPort } from "./port.js";
+import { findPort, openPort } from "./channel-port.js";
 
 declare const AGENT_VERSION: string;
 

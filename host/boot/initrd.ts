@@ -6,7 +6,7 @@ import { copyFile, appendFile, chmod, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { GuestConfig } from "../../shared/protocol/guest-config.js";
 import type { Logger } from "../log.js";
-import { RUN_FILES } from "../vm/run-files.js";
+import { RUN_FILES } from "../run/run-files.js";
 import { cpioNewc, earlyBootFiles } from "./early-boot.js";
 
 /** Path of the initramfs to boot. */

@@ -5,7 +5,7 @@ import { parseArgs } from "node:util";
 import { z } from "zod";
 import type { DinvState } from "../../shared/protocol/control.js";
 import { ControlClient, UnreachableError } from "../control/client.js";
-import { RUN_FILES } from "../vm/run-files.js";
+import { RUN_FILES } from "../run/run-files.js";
 import { eventLines, progressLine, summary } from "./format.js";
 
 /** Exit codes of the client commands. */

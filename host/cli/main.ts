@@ -5,7 +5,7 @@ import { existsSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ALLOWED, ConfigError, parseLogEnv } from "../config/env.js";
-import { runLauncher } from "../launcher.js";
+import { runLauncher } from "../run/start.js";
 import { createLogger } from "../log.js";
 import { describeFailure, HELP, runClientCommand } from "./commands.js";
 import { printVersion, versionReport } from "./version.js";

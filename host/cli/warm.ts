@@ -5,9 +5,9 @@ import { tmpdir } from "node:os";
 import { isAbsolute, join } from "node:path";
 import { ALLOWED } from "../config/env.js";
 import { guestConfigFor } from "../guest-config.js";
-import { runLauncher } from "../launcher.js";
+import { runLauncher } from "../run/start.js";
 import type { Logger } from "../log.js";
-import { prepareLaunch } from "../vm/prepare.js";
+import { prepareLaunch } from "../run/prepare.js";
 import { warmPlanForRun } from "../warm/plan.js";
 import { listStates } from "../warm/store.js";
 

@@ -6,7 +6,7 @@ import { DEFAULT_BIP, GUEST_DOCKER_PORT, GUEST_DOCKER_ROOT, GUEST_DOCKER_TLS_POR
 import { checkPath, normalisePath, parsePathList, parsePortList, parsePortRanges } from "./lists.js";
 import { parseSize } from "./size.js";
 import { reservedDaemonKeys } from "../../shared/daemon-config.js";
-import { runDirTooLong } from "../vm/run-files.js";
+import { runDirTooLong } from "../run/run-files.js";
 
 /** What each variable accepts, quoted in errors and in `dinv run --help`. */
 export const ALLOWED: Record<string, string> = {

@@ -10,7 +10,7 @@ import type { Duplex } from "node:stream";
 import { WebSocketServer, type WebSocket } from "ws";
 import { decodeMessage } from "../../shared/protocol/codec.js";
 import { ControlRequestSchema, type ControlReply, type DinvState } from "../../shared/protocol/control.js";
-import { removeStaleSocket } from "../agent/channel.js";
+import { removeStaleSocket } from "../guest-link/channel.js";
 import type { LauncherState } from "./state.js";
 
 export interface ControlHandlers {

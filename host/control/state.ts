@@ -3,7 +3,7 @@
 import type { ControlPhase, DinvState } from "../../shared/protocol/control.js";
 import type { StatusSnapshot } from "../../shared/protocol/status.js";
 import type { HostConfig } from "../config/env.js";
-import type { BootTimeline, WarmTimeline } from "../agent/timeline.js";
+import type { BootTimeline, WarmTimeline } from "../guest-link/timeline.js";
 import { forwardsOf, reachableAddress } from "../net/forwards.js";
 import type { PublishStatus } from "../publish/publisher.js";
 

@@ -4,7 +4,7 @@
 
 import { createServer, type Server } from "node:net";
 import { chmod, chown } from "node:fs/promises";
-import { removeStaleSocket } from "../agent/channel.js";
+import { removeStaleSocket } from "../guest-link/channel.js";
 import { connectDocker, type DockerEndpoint } from "./docker-endpoint.js";
 
 export async function serveDockerSocket(path: string, target: DockerEndpoint, owner: { uid: number; gid: number }): Promise<Server> {

@@ -6,8 +6,8 @@
 
 import type { PublishedPort } from "../../shared/protocol/published.js";
 import type { Logger } from "../log.js";
-import { RateLimiter } from "../agent/rate-limit.js";
-import type { GuestLine } from "../agent/guest-text.js";
+import { RateLimiter } from "../guest-link/rate-limit.js";
+import type { GuestLine } from "../guest-link/guest-text.js";
 import { desiredForwards, diffForwards, forwardId, type AutoForward, type PublishPolicy, type Refusal } from "./policy.js";
 
 /** Opens and closes one forward on the launcher side; rejects with the reason in words. */

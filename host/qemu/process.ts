@@ -1,7 +1,7 @@
 // QEMU as a supervised child: console lines out, exit observed, signals sent by pid.
 
 import { execa } from "execa";
-import { cleanText } from "../agent/guest-text.js";
+import { cleanText } from "../guest-link/guest-text.js";
 
 export interface QemuExit {
   exitCode: number | undefined;

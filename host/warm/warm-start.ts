@@ -3,12 +3,12 @@
 // the docker API forward, withheld until a saved state is written or a restored guest is renewed.
 
 import { mkdir, rm } from "node:fs/promises";
-import { boundText } from "../agent/guest-text.js";
+import { boundText } from "../guest-link/guest-text.js";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { DockerdSpec } from "../../shared/protocol/guest-config.js";
 import type { DinvState } from "../../shared/protocol/control.js";
-import type { GuestSession } from "../agent/session.js";
+import type { GuestSession } from "../guest-link/session.js";
 import type { HostConfig } from "../config/env.js";
 import type { LauncherState } from "../control/state.js";
 import { guestConfigFor } from "../guest-config.js";

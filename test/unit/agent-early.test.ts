@@ -7,7 +7,7 @@ import pino from "pino";
 import { Agent } from "../../guest/agent.js";
 import { parseEarlyResult } from "../../guest/system/early.js";
 import { parseProcStat } from "../../guest/system/adopted.js";
-import { GuestSession } from "../../host/agent/session.js";
+import { GuestSession } from "../../host/guest-link/session.js";
 import { guestConfigFor } from "../../host/guest-config.js";
 import { GuestMessageSchema } from "../../shared/protocol/guest-messages.js";
 import { HostMessageSchema } from "../../shared/protocol/host-messages.js";

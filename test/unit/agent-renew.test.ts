@@ -6,7 +6,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import pino from "pino";
 import { Agent } from "../../guest/agent.js";
-import { GuestSession } from "../../host/agent/session.js";
+import { GuestSession } from "../../host/guest-link/session.js";
 import { guestConfigFor } from "../../host/guest-config.js";
 import { GuestMessageSchema } from "../../shared/protocol/guest-messages.js";
 import { HostMessageSchema, type Renew } from "../../shared/protocol/host-messages.js";

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { PassThrough, Duplex } from "node:stream";
 import pino from "pino";
 import { Agent } from "../../guest/agent.js";
-import { GuestSession } from "../../host/agent/session.js";
+import { GuestSession } from "../../host/guest-link/session.js";
 import { guestConfigFor } from "../../host/guest-config.js";
 import { GuestMessageSchema, type GuestMessage } from "../../shared/protocol/guest-messages.js";
 import { HostMessageSchema, type HostMessage } from "../../shared/protocol/host-messages.js";

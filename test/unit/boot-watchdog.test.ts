@@ -4,7 +4,7 @@ import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { readFile } from "node:fs/promises";
-import { bootWithWatchdog } from "../../host/vm/boot.js";
+import { bootWithWatchdog } from "../../host/run/boot.js";
 import { INITRAMFS_STARTED } from "../../shared/constants.js";
 
 /** A stand-in for qemu-system-x86_64: prints kernel lines, then the initramfs line only from attempt `reachFrom` on. */

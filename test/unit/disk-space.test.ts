@@ -11,7 +11,7 @@ import { join } from "node:path";
 import pino from "pino";
 import { parseQmpEvent, QmpEventStream } from "../../host/qemu/events.js";
 import { buildQemuArgs } from "../../host/qemu/args.js";
-import { DiskSpaceWatch, RESUME_FREE_BYTES } from "../../host/vm/disk-space.js";
+import { DiskSpaceWatch, RESUME_FREE_BYTES } from "../../host/run/disk-space.js";
 import { makeConfig, makePlan } from "../helpers/make-config.js";
 
 const until = async (check: () => boolean, what: string, ms = 3000) => {

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { PassThrough, Duplex } from "node:stream";
 import fc from "fast-check";
 import pino from "pino";
-import { GuestSession } from "../../host/agent/session.js";
+import { GuestSession } from "../../host/guest-link/session.js";
 import { guestConfigFor } from "../../host/guest-config.js";
 import { encodeFrame } from "../../shared/framing.js";
 import { GuestMessageSchema, type GuestMessage } from "../../shared/protocol/guest-messages.js";

@@ -2,9 +2,9 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Lifecycle, LifecycleError, LIFECYCLE, TRANSITIONS } from "../../host/vm/lifecycle.js";
-import { runVerdict, type RunEnd } from "../../host/vm/exit-code.js";
-import { EXIT } from "../../host/launcher.js";
+import { Lifecycle, LifecycleError, LIFECYCLE, TRANSITIONS } from "../../host/run/lifecycle.js";
+import { runVerdict, type RunEnd } from "../../host/run/exit-code.js";
+import { EXIT } from "../../host/run/start.js";
 
 test("lifecycle: the run's path, with a reason and a time for each phase", () => {
   let now = 1000;

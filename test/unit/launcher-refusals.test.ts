@@ -7,8 +7,8 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, statSync, truncateSync
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pino from "pino";
-import { EXIT, runLauncher } from "../../host/launcher.js";
-import { classifyPid } from "../../host/vm/run-dir.js";
+import { EXIT, runLauncher } from "../../host/run/start.js";
+import { classifyPid } from "../../host/run/run-dir.js";
 import { DiskError, ensureDisk } from "../../host/disk/images.js";
 import { BAD_VALUES } from "../helpers/bad-config.js";
 import { REPO } from "../helpers/dinv-process.js";

@@ -8,7 +8,7 @@ import { accessSync, chmodSync, constants, existsSync, mkdirSync, mkdtempSync, r
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pino from "pino";
-import { EXIT, runLauncher } from "../../host/launcher.js";
+import { EXIT, runLauncher } from "../../host/run/start.js";
 import { ControlClient } from "../../host/control/client.js";
 import { freePort, REPO } from "../helpers/dinv-process.js";
 

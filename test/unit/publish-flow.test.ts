@@ -6,7 +6,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import pino from "pino";
 import { Agent } from "../../guest/agent.js";
-import { GuestSession } from "../../host/agent/session.js";
+import { GuestSession } from "../../host/guest-link/session.js";
 import { LauncherState } from "../../host/control/state.js";
 import { guestConfigFor } from "../../host/guest-config.js";
 import { publishPolicy } from "../../host/publish/policy.js";

@@ -8,8 +8,8 @@ import { devicesAt, unmountOrder } from "../../guest/system/mounts.js";
 import { daemonConfig } from "../../shared/daemon-config.js";
 import { parsePrepResult } from "../../guest/system/linux.js";
 import { tscKhzFromCpuinfo } from "../../host/preflight.js";
-import { bootTimeline } from "../../host/agent/timeline.js";
-import { RateLimiter } from "../../host/agent/rate-limit.js";
+import { bootTimeline } from "../../host/guest-link/timeline.js";
+import { RateLimiter } from "../../host/guest-link/rate-limit.js";
 
 test("sizes in QEMU syntax", () => {
   assert.equal(parseSize("512M"), 512 * 2 ** 20);

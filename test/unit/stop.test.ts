@@ -4,7 +4,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import pino from "pino";
-import { stopVm } from "../../host/vm/stop.js";
+import { stopVm } from "../../host/run/stop.js";
 import type { QemuProcess } from "../../host/qemu/process.js";
 
 function fakeQemu() {

@@ -3,12 +3,12 @@
 // guest, QEMU, signals and the control API. A stop is honoured whenever it arrives (StopController).
 
 import { rm } from "node:fs/promises";
-import { budgetedLines } from "../agent/guest-text.js";
+import { budgetedLines } from "../guest-link/guest-text.js";
 import { join } from "node:path";
 import { PROTOCOL_VERSION } from "../../shared/constants.js";
 import type { StatusSnapshot } from "../../shared/protocol/status.js";
-import { GuestSession } from "../agent/session.js";
-import { bootTimeline, warmTimeline } from "../agent/timeline.js";
+import { GuestSession } from "../guest-link/session.js";
+import { bootTimeline, warmTimeline } from "../guest-link/timeline.js";
 import { bootInitrd } from "../boot/initrd.js";
 import { BootFileError } from "../boot/unpack-cache.js";
 import { LauncherState } from "../control/state.js";

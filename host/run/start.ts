@@ -1,14 +1,14 @@
 // `dinv run`: the configuration accepted and the machine probed (nothing created), the run
 // directory, kernel, warm start and disks prepared, then one Launcher owns the run to its exit code.
 
-import { buildQemuArgs, PlanError } from "./qemu/args.js";
-import { EXIT, type LaunchOptions } from "./vm/launch-options.js";
-import { Launcher } from "./vm/launcher.js";
-import { prepareLaunch } from "./vm/prepare.js";
-import { prepareFiles } from "./vm/prepare-files.js";
-import { qemuPlan } from "./vm/qemu-plan.js";
+import { buildQemuArgs, PlanError } from "../qemu/args.js";
+import { EXIT, type LaunchOptions } from "./launch-options.js";
+import { Launcher } from "./run.js";
+import { prepareLaunch } from "./prepare.js";
+import { prepareFiles } from "./prepare-files.js";
+import { qemuPlan } from "./qemu-plan.js";
 
-export { EXIT, type LaunchOptions } from "./vm/launch-options.js";
+export { EXIT, type LaunchOptions } from "./launch-options.js";
 
 export async function runLauncher(options: LaunchOptions): Promise<number> {
   const { log } = options;

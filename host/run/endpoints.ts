@@ -1,8 +1,8 @@
 // What a run serves on its own side: the agent channel QEMU connects to, the control API (`dinv
 // status`, `wait`, `stop`, `health`) and the docker socket that proxies to the guest's dockerd.
 
-import { listenAgent } from "../agent/channel.js";
-import type { GuestSession } from "../agent/session.js";
+import { listenAgent } from "../guest-link/channel.js";
+import type { GuestSession } from "../guest-link/session.js";
 import type { HostConfig } from "../config/env.js";
 import { startControlServer } from "../control/server.js";
 import type { LauncherState } from "../control/state.js";

@@ -2,7 +2,7 @@
 // answering is reported within AGENT_SILENCE_MS) and QEMU's events (a full disk pauses the VM: it
 // is reported as such and resumed when there is room again).
 
-import type { GuestSession } from "../agent/session.js";
+import type { GuestSession } from "../guest-link/session.js";
 import type { HostConfig } from "../config/env.js";
 import type { LauncherState } from "../control/state.js";
 import type { Logger } from "../log.js";
