@@ -15,7 +15,7 @@ export class UsageError extends Error {}
 
 export const HELP: Record<string, string> = {
   status: "Usage: dinv status [--json]\n\nPrints the launcher's state. Exit 0 when ready, 1 when not, 3 when no launcher answers.\n",
-  wait: "Usage: dinv wait [--timeout SECONDS]\n\nBlocks until dockerd in the guest is ready (exit 0), or it is degraded or stopped, or the timeout\n(default 300) passes (exit 1, with the reason). Waits for the launcher to appear, too (exit 3 if it never does).\n",
+  wait: "Usage: dinv wait [--timeout SECONDS]\n\nBlocks until dockerd in the guest is ready (exit 0), or it is degraded, stopping, stopped or failed, or the timeout\n(default 300) passes (exit 1, with the reason). Waits for the launcher to appear, too (exit 3 if it never does).\n",
   events: "Usage: dinv events [--json]\n\nStreams the state as it changes, starting with the current one (one JSON object a line with --json).\n",
   stop: "Usage: dinv stop [--timeout SECONDS]\n\nStops like SIGTERM: dockerd's containers get SECONDS (default DINV_SHUTDOWN_TIMEOUT), the guest unmounts\nits disks, the launcher exits. Exit 0 when the guest stopped cleanly.\n",
   health: "Usage: dinv health\n\nFor HEALTHCHECK: exit 0 only when the guest is ready and dockerd answers /_ping through the forward.\n",
@@ -89,8 +89,9 @@ export async function runClientCommand(command: string, args: string[], env: Rec
           else if (line.replace(/^\[[^\]]*\] /, "") !== last.replace(/^\[[^\]]*\] /, "")) out.write(`${line}\n`);
           last = line;
           if (state.phase === "ready") finish(CLI_EXIT.ok);
-          else if (state.phase === "degraded" || state.phase === "stopped" || state.phase === "stopping") {
-            const reasons = state.errors.map((e) => `${e.message}${e.hint ? ` (hint: ${e.hint})` : ""}`).join("; ");
+          else if (state.phase !== "booting") {
+            const errors = state.errors.map((e) => `${e.message}${e.hint ? ` (hint: ${e.hint})` : ""}`).join("; ");
+            const reasons = errors || (state.phase === "failed" ? state.reason ?? "" : "");
             finish(CLI_EXIT.notReady, `dinv wait: ${state.phase}${reasons ? `: ${reasons}` : ""}`);
           }
         };

@@ -7,7 +7,7 @@ const seconds = (ms: number | undefined) => (ms === undefined ? "-" : `${(ms / 1
 
 export function summary(state: DinvState): string {
   const lines = [
-    `dinv: ${state.phase}${state.accel ? ` (${state.accel})` : ""}`,
+    `dinv: ${state.phase}${state.phase === "failed" && state.reason ? `: ${state.reason}` : ""}${state.accel ? ` (${state.accel})` : ""}`,
     `  docker:  ${state.dockerHost}${state.dockerCertPath ? ` (TLS, DOCKER_CERT_PATH=${state.dockerCertPath})` : ""}${state.dockerVersion ? `  dockerd ${state.dockerVersion}` : ""}`,
     `  vm:      ${state.vm.machine}, ${state.vm.cpus} vCPU, ${formatSize(state.vm.memoryBytes)}`,
   ];
@@ -39,7 +39,8 @@ export function summary(state: DinvState): string {
 export function progressLine(state: DinvState, now = Date.now()): string {
   const running = state.steps.find((s) => s.state === "running");
   const elapsed = seconds(now - state.startedAt);
-  return `[${elapsed}] ${state.phase}${running ? `: ${running.name}` : ""}${state.errors[0] ? `: ${state.errors[0].message}` : ""}`;
+  const why = state.errors[0]?.message ?? (state.phase === "failed" ? state.reason : undefined);
+  return `[${elapsed}] ${state.phase}${running ? `: ${running.name}` : ""}${why ? `: ${why}` : ""}`;
 }
 
 const forwardLabel = (f: DinvState["forwards"][number]) => `${f.proto} ${f.address}:${f.port}${f.container ? ` (${f.container})` : ""}`;

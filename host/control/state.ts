@@ -5,35 +5,19 @@ import type { StatusSnapshot } from "../../shared/protocol/status.js";
 import type { HostConfig } from "../config/env.js";
 import type { BootTimeline, WarmTimeline } from "../guest-link/timeline.js";
 import { forwardsOf, reachableAddress } from "../net/forwards.js";
+import { controlPhase, type RunState } from "../run/state.js";
 import type { PublishStatus } from "../publish/publisher.js";
 
 type HostError = DinvState["errors"][number];
-
-export interface StateInputs {
-  /** launcher-side work before a ready guest may be announced (a warm state being saved) */
-  holding?: boolean;
-  stopping: boolean;
-  stopped: boolean;
-  /** host-detected problems in force, by what they are about (e.g. "agent-channel") */
-  hostErrors: Map<string, HostError>;
-  guest: StatusSnapshot | null;
-}
-
-/** The overall phase from what the launcher knows. Pure. */
-export function derivePhase(inputs: StateInputs): ControlPhase {
-  if (inputs.stopped) return "stopped";
-  if (inputs.stopping) return "stopping";
-  if (inputs.hostErrors.size > 0) return "degraded";
-  if (!inputs.guest) return "booting";
-  if (inputs.holding && inputs.guest.state.phase === "ready") return "booting";
-  return inputs.guest.state.phase;
-}
 
 export class LauncherState {
   private seq = 0;
   private accel: "kvm" | "tcg" | null = null;
   private timeline: Record<string, number> | undefined;
-  private readonly inputs: StateInputs = { stopping: false, stopped: false, hostErrors: new Map(), guest: null };
+  private run: RunState;
+  private guest: StatusSnapshot | null = null;
+  /** host-detected problems in force, by what they are about (e.g. "agent-silent") */
+  private readonly hostErrors = new Map<string, HostError>();
   private readonly listeners = new Set<(state: DinvState) => void>();
   private published: PublishStatus = { forwards: [], refused: [] };
   private warm: DinvState["warm"];
@@ -41,7 +25,9 @@ export class LauncherState {
   constructor(
     private readonly config: HostConfig,
     private readonly startedAt = Date.now(),
-  ) {}
+  ) {
+    this.run = { phase: "preparing", at: startedAt, reason: "started" };
+  }
 
   subscribe(listener: (state: DinvState) => void): () => void {
     this.listeners.add(listener);
@@ -54,15 +40,15 @@ export class LauncherState {
   }
 
   setGuest(guest: StatusSnapshot | null, timeline?: BootTimeline | WarmTimeline): void {
-    this.inputs.guest = guest;
+    this.guest = guest;
     if (timeline) this.timeline = { ...timeline };
     this.changed();
   }
 
   /** Set or clear (undefined) the host-detected problem about `key`. */
   setHostError(key: string, error: Omit<HostError, "source"> | undefined): void {
-    if (error) this.inputs.hostErrors.set(key, { source: "host", ...error });
-    else if (!this.inputs.hostErrors.delete(key)) return;
+    if (error) this.hostErrors.set(key, { source: "host", ...error });
+    else if (!this.hostErrors.delete(key)) return;
     this.changed();
   }
 
@@ -71,40 +57,31 @@ export class LauncherState {
     this.changed();
   }
 
-  setHolding(holding: boolean): void {
-    this.inputs.holding = holding;
-    this.changed();
-  }
-
   setWarm(warm: NonNullable<DinvState["warm"]>): void {
     this.warm = warm;
     this.changed();
   }
 
-  setStopping(): void {
-    this.inputs.stopping = true;
-    this.changed();
-  }
-
-  setStopped(): void {
-    this.inputs.stopped = true;
+  /** The run's state, as its owner (the Run) changed it. */
+  setRun(run: RunState): void {
+    this.run = run;
     this.changed();
   }
 
   get phase(): ControlPhase {
-    return derivePhase(this.inputs);
+    return controlPhase(this.run, this.hostErrors.size);
   }
 
   snapshot(): DinvState {
-    const { config, inputs } = this;
-    const guest = inputs.guest;
+    const { config, guest, run } = this;
     const guestErrors = guest?.state.phase === "degraded" ? guest.state.errors.map((e) => ({ source: "guest" as const, ...e })) : [];
     const host = reachableAddress(config.bindAddr);
     return {
       type: "state",
       seq: this.seq,
       at: Date.now(),
-      phase: derivePhase(inputs),
+      phase: this.phase,
+      reason: run.reason,
       accel: this.accel,
       pid: process.pid,
       startedAt: this.startedAt,
@@ -120,7 +97,7 @@ export class LauncherState {
       mounts: config.mounts,
       ...(guest?.dockerVersion ? { dockerVersion: guest.dockerVersion } : {}),
       steps: guest?.steps ?? [],
-      errors: [...inputs.hostErrors.values(), ...guestErrors],
+      errors: [...this.hostErrors.values(), ...guestErrors],
       ...(this.timeline ? { timeline: this.timeline } : {}),
       guest,
       ...(this.warm ? { warm: this.warm } : {}),

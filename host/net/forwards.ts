@@ -7,6 +7,9 @@ import { guestDockerPort } from "../guest-config.js";
 /** The address a client on the launcher's side uses to reach a forward listening on `bindAddr`. */
 export const reachableAddress = (bindAddr: string) => (bindAddr === "0.0.0.0" ? "127.0.0.1" : bindAddr);
 
+/** The -netdev id of the guest network (SLIRP's forwards are added to it at run time by this id). */
+export const NETDEV_ID = "net0";
+
 export interface Forward {
   proto: "tcp" | "udp";
   /** launcher-side address to listen on */
@@ -24,8 +27,18 @@ export function forwardsOf(config: Pick<HostConfig, "bindAddr" | "dockerPort" | 
   ];
 }
 
+/** SLIRP's name of a forward's listening side (hostfwd_remove takes it): PROTO:BIND:HOSTPORT. */
+export const hostfwdListen = (f: Forward) => `${f.proto}:${f.bind}:${f.hostPort}`;
+/** SLIRP's rule for a forward (-netdev user's hostfwd= and HMP's hostfwd_add take it). */
+export const hostfwdRule = (f: Forward) => `${hostfwdListen(f)}-:${f.guestPort}`;
+
 /** QEMU -netdev user's hostfwd options. */
-export const slirpHostfwd = (f: Forward) => `hostfwd=${f.proto}:${f.bind}:${f.hostPort}-:${f.guestPort}`;
+export const slirpHostfwd = (f: Forward) => `hostfwd=${hostfwdRule(f)}`;
+
+/** HMP command lines that add and remove one forward on the running VM's SLIRP network. */
+export function hostfwdCommands(f: Forward): { add: string; remove: string } {
+  return { add: `hostfwd_add ${NETDEV_ID} ${hostfwdRule(f)}`, remove: `hostfwd_remove ${NETDEV_ID} ${hostfwdListen(f)}` };
+}
 
 /** passt's -t/-u options (ADDR/HOSTPORT:GUESTPORT). */
 export const passtForward = (f: Forward) => [f.proto === "tcp" ? "-t" : "-u", `${f.bind}/${f.hostPort}:${f.guestPort}`];

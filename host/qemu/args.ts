@@ -3,7 +3,7 @@
 import { AGENT_PORT_NAME, DISK_SERIAL } from "../../shared/constants.js";
 import { formatSize } from "../config/size.js";
 import type { HostConfig } from "../config/env.js";
-import { forwardsOf, slirpHostfwd } from "../net/forwards.js";
+import { forwardsOf, NETDEV_ID, slirpHostfwd } from "../net/forwards.js";
 import type { QemuFeatures } from "./version.js";
 import { incomingUri } from "../warm/uri.js";
 
@@ -42,8 +42,6 @@ export interface QemuPlan {
   withholdDockerForward?: boolean;
 }
 
-/** The -netdev id of the guest network (SLIRP's forwards are added to it at run time by this id). */
-export const NETDEV_ID = "net0";
 
 /** microvm exposes at most eight virtio-mmio transports (QEMU docs, microvm.rst). */
 export const MICROVM_MMIO_SLOTS = 8;

@@ -1,9 +1,11 @@
-// One run of `dinv run`, owned by one object: its lifecycle (preparing → booting → ready/degraded →
-// stopping → stopped, or failed), every fact that changes during the run, and the reactions to the
-// guest, QEMU, signals and the control API. A stop is honoured whenever it arrives (StopController).
+// One run of `dinv run`, owned by one object: its state (host/run/state.ts: every change goes
+// through `next`, and the control API, the log and the exit code are projections of it), the
+// facts that change during the run, and the reactions to the guest, QEMU, signals and the control
+// API. Warm start is a plan with effects this object calls; a stop is honoured whenever it
+// arrives (StopController).
 
 import { rm } from "node:fs/promises";
-import { budgetedLines } from "../guest-link/guest-text.js";
+import { boundText, budgetedLines } from "../guest-link/guest-text.js";
 import { join } from "node:path";
 import { PROTOCOL_VERSION } from "../../shared/constants.js";
 import type { StatusSnapshot } from "../../shared/protocol/status.js";
@@ -26,25 +28,32 @@ import { runCommand } from "./command.js";
 import { openEndpoints } from "./endpoints.js";
 import { runVerdict } from "./exit-code.js";
 import { EXIT, type LaunchOptions } from "./launch-options.js";
-import { Lifecycle } from "./lifecycle.js";
+import { changeLine, exitCode, isOver, next, type RunEvent, type RunState } from "./state.js";
 import { VmMonitor } from "./monitor.js";
 import type { Prepared } from "./prepare.js";
 import type { PreparedFiles } from "./prepare-files.js";
 import { qemuPlan, virtiofsSockets } from "./qemu-plan.js";
-import { RUN_FILES } from "./run-files.js";
+import { RUN_FILES, runPath } from "./run-files.js";
 import { startSideServices } from "./side-services.js";
 import { StopController } from "./stop-controller.js";
 
 type Accel = "kvm" | "tcg";
 type Services = Exclude<Awaited<ReturnType<typeof startSideServices>>, string>;
 
-export class Launcher {
-  readonly lifecycle = new Lifecycle();
+/** Longest reason the run's state carries, characters (the control API's bound). */
+const REASON_MAX = 1000;
+
+export class Run {
+  private runState: RunState = { phase: "preparing", at: Date.now(), reason: "started" };
   private readonly log: Logger;
   private readonly qemuBinary: string;
   private readonly warm: WarmStart;
   private readonly stopper: StopController;
-  private state!: LauncherState;
+  private readonly state: LauncherState;
+  /** QEMU's QMP sockets: the same paths for every QEMU of the run */
+  private readonly qmpSocket: string;
+  private readonly qmpEventsSocket: string;
+  private releasing: Promise<void> | undefined;
   private session!: GuestSession;
   private services!: Services;
   private monitor!: VmMonitor;
@@ -84,7 +93,24 @@ export class Launcher {
     this.initrd = p.pre.guest.initrd;
     this.accel = p.choice.accel === "kvm" ? "kvm" : "tcg";
     this.stopper = new StopController(this.log, options.timings?.helloWaitMs);
-    this.lifecycle.onchange = (e) => this.log.debug({ phase: e.phase, reason: e.reason }, "launcher phase");
+    this.state = new LauncherState(p.config);
+    this.qmpSocket = runPath(p.config.runDir, RUN_FILES.qmpSocket);
+    this.qmpEventsSocket = runPath(p.config.runDir, RUN_FILES.qmpEventsSocket);
+  }
+
+  /** The run's state now. */
+  get current(): RunState {
+    return this.runState;
+  }
+
+  /** Every change of the run's state: along the table, logged, published to the control API. */
+  private apply(event: RunEvent): void {
+    const after = next(this.runState, { ...event, reason: boundText(event.reason, REASON_MAX) }, Date.now());
+    if (after === this.runState) return;
+    this.runState = after;
+    const line = changeLine(after);
+    this.log[line.level]({ phase: after.phase }, line.text);
+    this.state.setRun(after);
   }
 
   private run = (name: string) => join(this.p.config.runDir, name);
@@ -101,14 +127,14 @@ export class Launcher {
     if (typeof services === "string") {
       await this.files.discardUnpacked();
       await this.files.runDir.release();
-      this.lifecycle.to("failed", services);
       this.log.error(services);
+      this.apply({ type: "ended", code: EXIT.config, reason: services });
       return EXIT.config;
     }
     this.services = services;
     this.shareFs = services.shareFs;
     this.net = services.net;
-    this.state = new LauncherState(config);
+    if (this.warm.info) this.state.setWarm(this.warm.info);
     const guestConfig = guestConfigFor(config, services.tls, this.shareFs, this.net?.kind === "passt" ? "passt" : "slirp", this.files.mayFormat);
     // The early-start archive is for a boot: a restore's RAM replaces whatever initramfs QEMU loads.
     if (!this.warm.restoring) await this.makeBootInitrd(guestConfig);
@@ -119,7 +145,7 @@ export class Launcher {
 
     const boot = await this.files.boot;
     if (boot instanceof Error) {
-      await this.end("failed", boot.message);
+      await this.end(EXIT.failed, boot.message);
       if (!(boot instanceof BootFileError)) throw boot;
       this.log.error(boot.message);
       return EXIT.failed;
@@ -131,13 +157,11 @@ export class Launcher {
     if (!booted.ok) {
       // A stop that came before any QEMU ran: nothing was started, nothing can be lost.
       if (booted.stopped) {
-        await this.end("stopped", "stopped before the VM started");
         this.log.info("stopped before the VM started");
-        return EXIT.ok;
+        return this.end(EXIT.ok, "stopped before the VM started");
       }
-      await this.end("failed", booted.reason);
       this.log.error(`${booted.reason}; giving up`);
-      return EXIT.failed;
+      return this.end(EXIT.failed, booted.reason);
     }
     const exit = await booted.qemu.exited;
     return this.finish(exit);
@@ -154,7 +178,15 @@ export class Launcher {
     const timings = this.options.timings;
     if (this.warm.restoring) {
       // Nothing of a restored guest's boot is printed again; its init never runs, so nothing to wait for.
-      const restored = await this.warm.restore(this.qemuBinary, (statePath) => buildQemuArgs(this.p.config, { ...this.plan(this.accel), incoming: statePath }), (q) => this.onQemu(q, this.accel, () => false));
+      const restored = await this.warm.restore({
+        qemuBinary: this.qemuBinary,
+        argsFor: (statePath) => buildQemuArgs(this.p.config, { ...this.plan(this.accel), incoming: statePath }),
+        onStart: (q) => this.onQemu(q, this.accel, () => false, true),
+        qmpSocket: this.qmpSocket,
+        session: this.session,
+        log: this.log,
+      });
+      if (this.warm.info) this.state.setWarm(this.warm.info);
       if (restored && "qemu" in restored) return { ok: true, qemu: restored.qemu, accel: this.accel };
       if (restored) return { ok: false, reason: "stopped while restoring", stopped: true };
     }
@@ -178,16 +210,16 @@ export class Launcher {
   }
 
   /** Each QEMU started (a boot attempt or a restore). */
-  private onQemu(q: QemuProcess, a: Accel, reachedInitramfs: () => boolean): void {
+  private onQemu(q: QemuProcess, a: Accel, reachedInitramfs: () => boolean, restore = false): void {
     const { config, pre } = this.p;
     this.qemu = q;
-    this.monitor.follow(q, this.plan(a).qmpEventsSocket!);
+    this.monitor.follow(q, this.qmpEventsSocket);
     this.publisher?.reset();
     const session = this.session;
-    this.stopper.attach({ qemu: q, qmpSocket: this.plan(a).qmpSocket, requestShutdown: (t: number) => session.requestShutdown(t), agentSeen: () => !!session.hello, earlyStart: this.initrd !== pre.guest.initrd, hello: this.helloArrived, guestStopped: this.guestStopped, reachedInitramfs });
+    this.stopper.attach({ qemu: q, qmpSocket: this.qmpSocket, requestShutdown: (t: number) => session.requestShutdown(t), agentSeen: () => !!session.hello, earlyStart: this.initrd !== pre.guest.initrd, hello: this.helloArrived, guestStopped: this.guestStopped, reachedInitramfs });
     this.accel = a;
     this.state.setAccel(a);
-    this.lifecycle.offer("booting", `QEMU started (${a})`);
+    this.apply({ type: "qemu-started", accel: a, restore, reason: restore ? `QEMU loads the saved VM state (${a})` : `QEMU boots the guest (${a})` });
     if (config.guestAslr === "auto" && a === "tcg" && !this.toldAslr) {
       this.toldAslr = true;
       this.log.info("TCG: the guest's processes run without address-space randomisation (each exec costs ~3x less to translate); DINV_GUEST_ASLR=on keeps it");
@@ -201,7 +233,7 @@ export class Launcher {
     if (config.publish.mode === "auto") {
       const publisher = new AutoPublisher(publishPolicy(config), this.net?.kind === "passt"
         ? { unavailable: "passt cannot add forwards while it runs: list the port in DINV_TCP_PORTS / DINV_UDP_PORTS, or use DINV_NET=slirp" }
-        : slirpBackend(this.plan("tcg").qmpSocket), log, Date.now, budgetedLines(session.budget, log));
+        : slirpBackend(this.qmpSocket), log, Date.now, budgetedLines(session.budget, log));
       this.publisher = publisher;
       publisher.onchange = (s) => state.setPublished(s);
       session.onpublished = (ports) => {
@@ -227,17 +259,6 @@ export class Launcher {
       if (!this.stopper.requested && session.hello) state.setHostError("agent", { message: "the guest agent disconnected", hint: "it reconnects by itself; if not, see the console lines in the log" });
     };
     session.onstatus = (status) => this.onGuestStatus(status);
-    this.warm.attach({
-      state,
-      session,
-      log,
-      qmpSocket: () => this.plan(this.accel).qmpSocket,
-      stopping: () => this.stopper.requested,
-      stop: (why) => this.stop(why),
-      runCommand: (argv) => new Promise((resolve) => runCommand(argv, state.snapshot(), log, (code) => resolve(code))),
-      setExit: (code) => (this.commandExit ??= code),
-      announce: () => this.announceReady(),
-    });
   }
 
   private onGuestStatus(status: StatusSnapshot): void {
@@ -255,11 +276,15 @@ export class Launcher {
     this.lastPhase = phase;
     // A guest flipping its phase causes log lines: they spend its byte budget too (never the actions).
     const loud = session.budget.take(256).allowed;
-    if (phase === "ready" && qemu) {
-      if (this.warm.withholdForward) this.warm.ready();
-      else this.announceReady(loud);
-    } else if (status.state.phase === "degraded") {
-      this.lifecycle.offer("degraded", "the guest reports degraded");
+    if (phase === "ready") {
+      if (!qemu) return;
+      if (!this.warm.withholdForward) return this.announceReady(loud);
+      this.apply({ type: "hold", reason: this.warm.restoring ? "the restored guest is ready; adding the docker API forward" : "the guest is ready; saving its state for warm starts first" });
+      this.releasing ??= this.releaseWarm();
+      return;
+    }
+    this.apply({ type: "guest", phase, reason: phase === "degraded" ? status.state.errors.map((e) => e.message).join("; ") : `the guest is ${phase}` });
+    if (status.state.phase === "degraded") {
       if (loud) for (const e of status.state.errors) if (session.budget.take(e.message.length).allowed) log.error({ step: e.step, hint: e.hint }, `guest degraded: ${e.message}`);
       if (this.options.command?.length && this.commandExit === undefined) {
         this.commandExit = EXIT.failed;
@@ -271,11 +296,41 @@ export class Launcher {
     }
   }
 
+  /**
+   * A ready guest held back by the warm start: `dinv warm save -- COMMAND`'s command first (what it
+   * pulls or builds goes into the state), then the save, then the docker API forward; then ready.
+   */
+  private async releaseWarm(): Promise<void> {
+    const { warm, state, log } = this;
+    const forward = async () => {
+      const refusal = await warm.addForward(this.qmpSocket);
+      if (refusal) state.setHostError("forward", { message: refusal, hint: "is the port in use on the launcher side? set DINV_DOCKER_PORT" });
+      return !refusal;
+    };
+    const before = warm.commandBeforeSave;
+    if (before) {
+      if (!(await forward())) return;
+      const code = await new Promise<number>((resolve) => runCommand(before, state.snapshot(), log, (c) => resolve(c)));
+      if (code !== 0) {
+        this.commandExit ??= code;
+        return this.stop(`the command before the save exited ${code}; nothing saved`);
+      }
+    }
+    const saved = await warm.save({ qmpSocket: this.qmpSocket, dockerVersion: this.session.status?.dockerVersion, log });
+    if (warm.info) state.setWarm(warm.info);
+    if (saved && warm.saveOnlyRun) {
+      this.commandExit ??= saved.ok ? 0 : 1;
+      return this.stop("dinv warm save: done");
+    }
+    if (this.stopper.requested || !(await forward())) return;
+    this.announceReady();
+  }
+
   private announceReady(loud = true): void {
     const { session, state, qemu } = this;
     const status = session.status;
     if (!qemu || status?.state.phase !== "ready") return;
-    this.lifecycle.offer("ready", "dockerd answers");
+    this.apply(this.runState.phase === "holding" ? { type: "released", reason: "dockerd answers" } : { type: "guest", phase: "ready", reason: "dockerd answers" });
     const how = this.warm.info?.start === "warm" ? `${this.accel}, warm start` : this.accel;
     if (loud) this.log.info({ timeline: state.snapshot().timeline, accel: this.accel }, `dinv ready: dockerd ${status.dockerVersion ?? "?"} answers at ${state.snapshot().dockerHost} after ${((Date.now() - qemu.startedAt) / 1000).toFixed(1)} s (${how})`);
     const command = this.options.command;
@@ -295,10 +350,9 @@ export class Launcher {
   private readonly onSignal = (signal: NodeJS.Signals) => this.stop(`received ${signal}`);
 
   private wireStop(): void {
-    this.stopper.onrequested = () => {
+    this.stopper.onrequested = (reason) => {
       this.warm.cancel();
-      this.state.setStopping();
-      this.lifecycle.offer("stopping", "a stop was asked for");
+      this.apply({ type: "stop-requested", reason });
     };
     process.on("SIGINT", this.onSignal);
     process.on("SIGTERM", this.onSignal);
@@ -314,19 +368,19 @@ export class Launcher {
     this.closers.push(() => session.close(), () => endpoints.close());
   }
 
-  /** Everything the run opened, closed; the lifecycle at its end. */
-  private async end(phase: "stopped" | "failed", reason: string): Promise<void> {
-    if (!this.lifecycle.ended) {
-      this.lifecycle.offer("stopping", reason);
-      this.lifecycle.to(phase, reason);
+  /** Everything the run opened, closed; the run's end, with its exit code. */
+  private async end(code: number, reason: string): Promise<number> {
+    if (!isOver(this.runState)) {
+      // The end of a run that was never asked to stop (a failed boot, QEMU gone) passes no stop.
+      this.apply({ type: "ended", code, reason });
     }
-    this.state.setStopped();
     this.monitor.stop();
     await this.services.stop();
     await rm(this.run(RUN_FILES.bootInitrd), { force: true });
     await this.files.discardUnpacked();
     await this.files.runDir.release();
     for (const close of this.closers) await close();
+    return exitCode(this.runState) ?? code;
   }
 
   /** QEMU has exited: the exit code, from how the run came to its end. */
@@ -340,9 +394,8 @@ export class Launcher {
       forced: this.stopper.forced,
       how,
     });
-    await this.end(verdict.phase, verdict.message);
     if (verdict.level === "info") this.log.info(verdict.message);
     else this.log[verdict.level]({ exit }, verdict.message);
-    return verdict.code;
+    return this.end(verdict.code, verdict.message);
   }
 }

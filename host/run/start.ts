@@ -1,9 +1,9 @@
 // `dinv run`: the configuration accepted and the machine probed (nothing created), the run
-// directory, kernel, warm start and disks prepared, then one Launcher owns the run to its exit code.
+// directory, kernel, warm start and disks prepared, then one Run owns the run to its exit code.
 
 import { buildQemuArgs, PlanError } from "../qemu/args.js";
 import { EXIT, type LaunchOptions } from "./launch-options.js";
-import { Launcher } from "./run.js";
+import { Run } from "./run.js";
 import { prepareLaunch } from "./prepare.js";
 import { prepareFiles } from "./prepare-files.js";
 import { qemuPlan } from "./qemu-plan.js";
@@ -31,5 +31,5 @@ export async function runLauncher(options: LaunchOptions): Promise<number> {
     log.error(files.refused);
     return EXIT.config;
   }
-  return new Launcher(prepared, files, options).start();
+  return new Run(prepared, files, options).start();
 }

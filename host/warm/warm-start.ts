@@ -10,12 +10,10 @@ import type { DockerdSpec } from "../../shared/protocol/guest-config.js";
 import type { DinvState } from "../../shared/protocol/control.js";
 import type { GuestSession } from "../guest-link/session.js";
 import type { HostConfig } from "../config/env.js";
-import type { LauncherState } from "../control/state.js";
 import { guestConfigFor } from "../guest-config.js";
 import type { Logger } from "../log.js";
-import { forwardsOf } from "../net/forwards.js";
+import { forwardsOf, hostfwdCommands } from "../net/forwards.js";
 import type { Preflight } from "../preflight.js";
-import { NETDEV_ID } from "../qemu/args.js";
 import type { QemuProcess } from "../qemu/process.js";
 import { hmpCommand } from "../qemu/qmp.js";
 import { diskHeaderRefusal } from "../disk/images.js";
@@ -30,19 +28,21 @@ export type WarmInfo = NonNullable<DinvState["warm"]>;
 /** Longest warm reason the control API carries, characters (its schema's bound). */
 const WARM_REASON_MAX = 1000;
 
-export interface WarmHooks {
-  state: LauncherState;
+/** What a restore needs of the run: its QMP socket, the guest session's renewal, the log. */
+export interface RestoreDeps {
+  qmpSocket: string;
   session: GuestSession;
   log: Logger;
-  qmpSocket: () => string;
-  stopping: () => boolean;
-  stop: (why: string) => void;
-  /** run the user's command with DOCKER_HOST set; resolves with its exit code */
-  runCommand: (argv: string[]) => Promise<number>;
-  /** the launcher's exit code, once decided here (`dinv warm save`) */
-  setExit: (code: number) => void;
-  /** the guest is ready and reachable: say so, start a `dinv run COMMAND` */
-  announce: () => void;
+  qemuBinary: string;
+  argsFor: (statePath: string) => string[];
+  onStart: (q: QemuProcess) => void;
+}
+
+/** What a save needs of the run. */
+export interface SaveDeps {
+  qmpSocket: string;
+  dockerVersion: string | undefined;
+  log: Logger;
 }
 
 export class WarmStart {
@@ -50,7 +50,6 @@ export class WarmStart {
   withholdForward: boolean;
   info: WarmInfo | undefined;
   private forwardAdded = false;
-  private releasing: Promise<void> | undefined;
   private readonly abort = new AbortController();
   private stateVerified: Promise<string | undefined> = Promise.resolve(undefined);
   /** the docker disk is this run's verified copy of the state's base (no further probing needed) */
@@ -148,35 +147,36 @@ export class WarmStart {
     return this.plan.kind === "restore";
   }
 
-  /** Publish the warm facts; a stop cancels a save or restore in progress. */
-  attach(h: WarmHooks): void {
-    this.hooks = h;
-    if (this.withholdForward) h.state.setHolding(true);
-    if (this.info) h.state.setWarm(this.info);
-  }
-
+  /** A stop cancels a save or restore in progress. */
   cancel(): void {
     this.abort.abort();
   }
 
-  private hooks: WarmHooks | undefined;
+  /** `dinv warm save -- COMMAND`: the command to run before the save, when there is one. */
+  get commandBeforeSave(): string[] | undefined {
+    return this.saveOnly?.command?.length ? this.saveOnly.command : undefined;
+  }
+
+  /** `dinv warm save`: the run ends once the state is saved. */
+  get saveOnlyRun(): boolean {
+    return this.saveOnly !== undefined;
+  }
 
   /** A restore with QEMU's arguments for this state; undefined: boot cold (the reason is logged). */
-  async restore(qemuBinary: string, argsFor: (statePath: string) => string[], onStart: (q: QemuProcess) => void): Promise<{ qemu: QemuProcess } | { stopped: true } | undefined> {
-    const h = this.hooks!;
+  async restore(h: RestoreDeps): Promise<{ qemu: QemuProcess } | { stopped: true } | undefined> {
     if (this.plan.kind !== "restore") return undefined;
     const plan = this.plan;
     // QEMU reopens the very file that was checked and is being hashed, by its descriptor's /proc path.
     const statePath = this.stateFile!.procPath;
     const restored = await restoreVm({
-      qemuBinary,
-      args: argsFor(statePath),
+      qemuBinary: h.qemuBinary,
+      args: h.argsFor(statePath),
       statePath,
       fileMigration: this.fileMigration,
       // From here the guest's status is a warm start's (its timeline too).
       onLoaded: (loadMs) => (this.info = { start: "warm", reason: `restoring from ${plan.dir}`, loadMs }),
       verified: this.stateVerified,
-      qmpSocket: h.qmpSocket(),
+      qmpSocket: h.qmpSocket,
       log: h.log,
       renew: (message) => new Promise((resolve) => {
         h.session.onrenewed = resolve;
@@ -185,7 +185,7 @@ export class WarmStart {
       sockOwner: this.config.dockerSock,
       // Another dockerd configuration: the agent restarts dockerd with this run's (~10-13 s under TCG).
       ...(plan.reconfigure ? { dockerd: this.dockerd, renewTimeoutMs: 300_000 } : {}),
-      onStart,
+      onStart: h.onStart,
       onConsole: (line) => {
         if (h.session.budget.take(line.length).allowed) h.log.info({ src: "console" }, line);
       },
@@ -195,7 +195,6 @@ export class WarmStart {
       const how = plan.reconfigure ? "warm, reconfigured: " : "";
       // The detail is the guest's text: bounded, so the reason fits the control API's field.
       this.info = { start: "warm", reason: boundText(`${how}restored from ${plan.dir} (saved ${plan.meta.savedAt}); ${boundText(restored.detail, 300)}`, WARM_REASON_MAX), loadMs: restored.loadMs };
-      h.state.setWarm(this.info);
       h.log.info(`warm start: the saved VM was loaded ${restored.loadMs} ms after QEMU started and renewed in ${restored.renewMs} ms`);
       return { qemu: restored.qemu };
     }
@@ -211,65 +210,40 @@ export class WarmStart {
     log.warn(`warm start: booting cold: ${reason}`);
     this.plan = { kind: "cold", shape: this.plan.shape, reason, save: false };
     this.info = { start: "cold", reason };
-    this.hooks?.state.setWarm(this.info);
   }
 
-  /** The guest says it is ready: announce it, or first save its state / add the withheld forward. */
-  ready(): void {
-    const h = this.hooks!;
-    if (!this.withholdForward) return h.announce();
-    this.releasing ??= this.release(h);
-  }
-
-  private async release(h: WarmHooks): Promise<void> {
-    // `dinv warm save -- COMMAND`: the command (docker pull, load, build) goes into the saved state.
-    if (this.saveOnly?.command?.length) {
-      if (!(await this.addForward(h))) return;
-      const code = await h.runCommand(this.saveOnly.command);
-      if (code !== 0) {
-        h.setExit(code);
-        h.stop(`the command before the save exited ${code}; nothing saved`);
-        return;
-      }
-    }
+  /**
+   * After a cold boot with a save planned: save the ready guest's state, unless a stop came first.
+   * What was said about it (saved, where, or why not); undefined when no save was planned.
+   */
+  async save(h: SaveDeps): Promise<{ ok: boolean; said: string } | undefined> {
     const plan = this.plan;
-    if (plan.kind === "cold" && plan.save && !h.stopping()) {
-      const saved = await saveWarmState({
-        qmpSocket: h.qmpSocket(),
-        dockerDisk: this.dockerDisk,
-        warmDir: this.config.warm.dir,
-        shape: plan.shape,
-        fileMigration: this.fileMigration,
-        ...(h.session.status?.dockerVersion ? { dockerVersion: h.session.status.dockerVersion } : {}),
-        signal: this.abort.signal,
-      });
-      const said = saved.ok
-        ? `${saved.kept ? "saved" : "already saved by another run"} in ${saved.dir} (${Math.round(saved.stateBytes / 2 ** 20)} MiB state, ${Math.round(saved.diskBytes / 2 ** 20)} MiB disk; the VM paused ${saved.pauseMs} ms)`
-        : `not saved: ${saved.reason}`;
-      h.log[saved.ok ? "info" : "warn"](`warm state ${said}`);
-      this.info = { ...(this.info ?? { start: "cold", reason: plan.reason }), saved: said };
-      h.state.setWarm(this.info);
-      if (this.saveOnly) {
-        h.setExit(saved.ok ? 0 : 1);
-        h.stop("dinv warm save: done");
-        return;
-      }
-    }
-    if (h.stopping() || !(await this.addForward(h))) return;
-    this.withholdForward = false;
-    h.state.setHolding(false);
-    h.announce();
+    if (plan.kind !== "cold" || !plan.save || this.abort.signal.aborted) return undefined;
+    const saved = await saveWarmState({
+      qmpSocket: h.qmpSocket,
+      dockerDisk: this.dockerDisk,
+      warmDir: this.config.warm.dir,
+      shape: plan.shape,
+      fileMigration: this.fileMigration,
+      ...(h.dockerVersion ? { dockerVersion: h.dockerVersion } : {}),
+      signal: this.abort.signal,
+    });
+    const said = saved.ok
+      ? `${saved.kept ? "saved" : "already saved by another run"} in ${saved.dir} (${Math.round(saved.stateBytes / 2 ** 20)} MiB state, ${Math.round(saved.diskBytes / 2 ** 20)} MiB disk; the VM paused ${saved.pauseMs} ms)`
+      : `not saved: ${saved.reason}`;
+    h.log[saved.ok ? "info" : "warn"](`warm state ${said}`);
+    this.info = { ...(this.info ?? { start: "cold", reason: plan.reason }), saved: said };
+    return { ok: saved.ok, said };
   }
 
-  private async addForward(h: WarmHooks): Promise<boolean> {
-    if (this.forwardAdded) return true;
+  /** Add the withheld docker API forward; why not, or undefined. */
+  async addForward(qmpSocket: string): Promise<string | undefined> {
+    if (this.forwardAdded) return undefined;
     const f = forwardsOf(this.config)[0]!;
-    const out = (await hmpCommand(h.qmpSocket(), `hostfwd_add ${NETDEV_ID} ${f.proto}:${f.bind}:${f.hostPort}-:${f.guestPort}`).catch((err: Error) => err.message)).trim();
-    if (out) {
-      h.state.setHostError("forward", { message: `cannot forward the docker API to ${f.bind}:${f.hostPort}: ${out}`, hint: "is the port in use on the launcher side? set DINV_DOCKER_PORT" });
-      return false;
-    }
+    const out = (await hmpCommand(qmpSocket, hostfwdCommands(f).add).catch((err: Error) => err.message)).trim();
+    if (out) return `cannot forward the docker API to ${f.bind}:${f.hostPort}: ${out}`;
     this.forwardAdded = true;
-    return true;
+    this.withholdForward = false;
+    return undefined;
   }
 }

@@ -4,7 +4,7 @@
 import { z } from "zod";
 import { BootStepSchema, StatusSnapshotSchema } from "./status.js";
 
-export const ControlPhaseSchema = z.enum(["booting", "ready", "degraded", "stopping", "stopped"]);
+export const ControlPhaseSchema = z.enum(["booting", "ready", "degraded", "stopping", "stopped", "failed"]);
 export type ControlPhase = z.infer<typeof ControlPhaseSchema>;
 
 export const ControlErrorSchema = z.object({
@@ -54,6 +54,8 @@ export const DinvStateSchema = z.object({
   at: z.number(),
   /** overall readiness */
   phase: ControlPhaseSchema,
+  /** why the run is in its present state (e.g. why it failed), as the launcher says it */
+  reason: z.string().max(1000).optional(),
   /** accelerator in use, once QEMU started */
   accel: z.enum(["kvm", "tcg"]).nullable(),
   /** launcher process id */

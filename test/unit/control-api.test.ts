@@ -8,7 +8,7 @@ import { join } from "node:path";
 import WebSocket from "ws";
 import { ControlClient, UnreachableError } from "../../host/control/client.js";
 import { startControlServer } from "../../host/control/server.js";
-import { LauncherState, derivePhase } from "../../host/control/state.js";
+import { LauncherState } from "../../host/control/state.js";
 import { runClientCommand } from "../../host/cli/commands.js";
 import type { DinvState } from "../../shared/protocol/control.js";
 import type { StatusSnapshot } from "../../shared/protocol/status.js";
@@ -19,6 +19,12 @@ const guest = (seq: number, phase: "booting" | "ready"): StatusSnapshot => ({
   steps: [{ name: "ping", state: phase === "ready" ? "ok" : "running", startedMs: 1, ...(phase === "ready" ? { endedMs: 2 } : {}) }],
   ...(phase === "ready" ? { dockerVersion: "20.10.24" } : {}),
 });
+
+/** The guest's ready snapshot, and the run's state that follows it. */
+function ready(state: LauncherState, seq: number): void {
+  state.setGuest(guest(seq, "ready"));
+  state.setRun({ phase: "ready", at: 1, reason: "dockerd answers", accel: "tcg" });
+}
 
 async function setup() {
   const dir = mkdtempSync(join(tmpdir(), "dinv-control-"));
@@ -37,20 +43,11 @@ const sink = () => {
   return { write: (t: string) => void (text += t), get text() { return text; } };
 };
 
-test("phase derivation: stopped > stopping > host errors > guest", () => {
-  const base = { stopping: false, stopped: false, hostErrors: new Map(), guest: null };
-  assert.equal(derivePhase(base), "booting");
-  assert.equal(derivePhase({ ...base, guest: guest(1, "ready") }), "ready");
-  assert.equal(derivePhase({ ...base, guest: guest(1, "ready"), hostErrors: new Map([["agent", { source: "host" as const, message: "x" }]]) }), "degraded");
-  assert.equal(derivePhase({ ...base, guest: guest(1, "ready"), stopping: true }), "stopping");
-  assert.equal(derivePhase({ ...base, stopping: true, stopped: true }), "stopped");
-});
-
 test("the socket is mode 0660; get-state returns the whole snapshot", async () => {
   const { socket, state, server } = await setup();
   assert.equal(statSync(socket).mode & 0o777, 0o660);
   state.setAccel("tcg");
-  state.setGuest(guest(3, "ready"));
+  ready(state, 3);
   const client = await ControlClient.connect(socket);
   const reply = (await client.request({ type: "get-state" })) as DinvState;
   assert.equal(reply.phase, "ready");
@@ -73,7 +70,7 @@ test("a late subscriber first gets the full current state, then every change", a
   await client.request({ type: "subscribe" });
   assert.equal(seen[0]!.phase, "booting");
   assert.equal(seen[0]!.accel, "tcg", "what happened before subscribing is in the first snapshot");
-  state.setGuest(guest(2, "ready"));
+  ready(state, 2);
   await new Promise((r) => setTimeout(r, 50));
   assert.equal(seen.at(-1)!.phase, "ready");
   assert.ok(seen.at(-1)!.seq > seen[0]!.seq);
@@ -113,7 +110,7 @@ test("CLI: status and health exit codes follow readiness", async () => {
   assert.equal(await runClientCommand("status", [], env, out, sink()), 1);
   assert.match(out.text, /^dinv: booting/);
   assert.equal(await runClientCommand("health", [], env, sink(), sink()), 1);
-  state.setGuest(guest(2, "ready"));
+  ready(state, 2);
   const json = sink();
   assert.equal(await runClientCommand("status", ["--json"], env, json, sink()), 0);
   assert.equal(JSON.parse(json.text).phase, "ready");
@@ -125,13 +122,35 @@ test("CLI: wait returns 0 on ready and 1 with the reason on degraded", async () 
   const { dir, state, server } = await setup();
   const env = { DINV_RUN_DIR: dir };
   const waiting = runClientCommand("wait", ["--timeout", "10"], env, sink(), sink());
-  setTimeout(() => state.setGuest(guest(2, "ready")), 50);
+  setTimeout(() => ready(state, 2), 50);
   assert.equal(await waiting, 0);
   state.setHostError("agent", { message: "the guest agent disconnected", hint: "wait" });
   const err = sink();
   assert.equal(await runClientCommand("wait", ["--timeout", "10"], env, sink(), err), 1);
   assert.match(err.text, /degraded: the guest agent disconnected \(hint: wait\)/);
   await server.close();
+});
+
+test("CLI: a failed run reaches wait, status and events with its reason", async () => {
+  const { dir, state, server } = await setup();
+  const env = { DINV_RUN_DIR: dir };
+  const events = sink();
+  const streaming = runClientCommand("events", ["--json"], env, events, sink());
+  const waiting = runClientCommand("wait", ["--timeout", "10"], env, sink(), sink());
+  const waitErr = sink();
+  const waitingErr = runClientCommand("wait", ["--timeout", "10"], env, sink(), waitErr);
+  await new Promise((r) => setTimeout(r, 100));
+  state.setRun({ phase: "failed", at: 2, reason: "QEMU exited unexpectedly (guest crash or power-off)", code: 1 });
+  assert.equal(await waiting, 1);
+  await waitingErr;
+  assert.match(waitErr.text, /dinv wait: failed: QEMU exited unexpectedly/);
+  const out = sink();
+  assert.equal(await runClientCommand("status", [], env, out, sink()), 1);
+  assert.match(out.text, /^dinv: failed: QEMU exited unexpectedly/);
+  await server.close();
+  assert.equal(await streaming, 0);
+  const last = JSON.parse(events.text.trim().split("\n").at(-1)!) as DinvState;
+  assert.deepEqual([last.phase, last.reason], ["failed", "QEMU exited unexpectedly (guest crash or power-off)"]);
 });
 
 test("CLI: an unreachable launcher is a clear error, and bad options are usage errors", async () => {

@@ -5,7 +5,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { publishedPorts, samePorts } from "../../guest/publish/ports.js";
 import { desiredForwards, diffForwards, forwardId, MAX_AUTO_FORWARDS, publishPolicy, type AutoForward } from "../../host/publish/policy.js";
-import { hostfwdCommands } from "../../host/publish/slirp.js";
+import { hostfwdCommands } from "../../host/net/forwards.js";
 import type { PublishedPort } from "../../shared/protocol/published.js";
 import { makeConfig } from "../helpers/make-config.js";
 
@@ -75,6 +75,6 @@ for (const c of diffCases) {
 }
 
 test("SLIRP forwards are HMP hostfwd commands on the guest network's netdev, to the same guest port", () => {
-  assert.deepEqual(hostfwdCommands(f(18080, "0.0.0.0")), { add: "hostfwd_add net0 tcp:0.0.0.0:18080-:18080", remove: "hostfwd_remove net0 tcp:0.0.0.0:18080" });
-  assert.deepEqual(hostfwdCommands({ proto: "udp", bind: "127.0.0.1", port: 53 }), { add: "hostfwd_add net0 udp:127.0.0.1:53-:53", remove: "hostfwd_remove net0 udp:127.0.0.1:53" });
+  assert.deepEqual(hostfwdCommands({ proto: "tcp", bind: "0.0.0.0", hostPort: 18080, guestPort: 18080 }), { add: "hostfwd_add net0 tcp:0.0.0.0:18080-:18080", remove: "hostfwd_remove net0 tcp:0.0.0.0:18080" });
+  assert.deepEqual(hostfwdCommands({ proto: "udp", bind: "127.0.0.1", hostPort: 53, guestPort: 53 }), { add: "hostfwd_add net0 udp:127.0.0.1:53-:53", remove: "hostfwd_remove net0 udp:127.0.0.1:53" });
 });
