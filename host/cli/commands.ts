@@ -4,12 +4,12 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { z } from "zod";
 import type { DinvState } from "../../shared/protocol/control.js";
-import { ControlClient, UnreachableError } from "../control/client.js";
+import { ControlClient, ControlRequestError, UnreachableError } from "../control/client.js";
 import { RUN_FILES } from "../run/run-files.js";
 import { eventLines, progressLine, summary } from "./format.js";
 
 /** Exit codes of the client commands. */
-export const CLI_EXIT = { ok: 0, notReady: 1, usage: 2, unreachable: 3 } as const;
+export const CLI_EXIT = { ok: 0, notReady: 1, usage: 2, unreachable: 3, refused: 4 } as const;
 
 export class UsageError extends Error {}
 
@@ -62,7 +62,7 @@ export async function runClientCommand(command: string, args: string[], env: Rec
     case "status": {
       const o = options(args, { json: true });
       const client = await ControlClient.connect(socket);
-      const state = (await client.request({ type: "get-state" })) as DinvState;
+      const state = await client.request({ type: "get-state" });
       client.close();
       out.write(o.json ? `${JSON.stringify(state)}\n` : `${summary(state)}\n`);
       return state.phase === "ready" ? CLI_EXIT.ok : CLI_EXIT.notReady;
@@ -128,9 +128,7 @@ export async function runClientCommand(command: string, args: string[], env: Rec
     case "health": {
       options(args, {});
       const client = await ControlClient.connect(socket);
-      const reply = await client.request({ type: "health" }, 5000);
-      client.close();
-      if (reply.type !== "health") return CLI_EXIT.notReady;
+      const reply = await client.request({ type: "health" }, 5000).finally(() => client.close());
       out.write(`${reply.healthy ? "healthy" : "unhealthy"}: ${reply.reason}\n`);
       return reply.healthy ? CLI_EXIT.ok : CLI_EXIT.notReady;
     }
@@ -141,5 +139,6 @@ export async function runClientCommand(command: string, args: string[], env: Rec
 export function describeFailure(error: unknown): { code: number; message: string } {
   if (error instanceof UsageError) return { code: CLI_EXIT.usage, message: error.message };
   if (error instanceof UnreachableError) return { code: CLI_EXIT.unreachable, message: error.message };
+  if (error instanceof ControlRequestError) return { code: CLI_EXIT.refused, message: error.message };
   return { code: 1, message: error instanceof Error ? error.message : String(error) };
 }

@@ -2,12 +2,25 @@
 
 import WebSocket from "ws";
 import { decodeMessage } from "../../shared/protocol/codec.js";
-import { ControlReplySchema, type ControlReply, type ControlRequest, type DinvState } from "../../shared/protocol/control.js";
+import { ControlReplySchema, type ControlErrorCode, type ControlReply, type ControlRequest, type DinvState } from "../../shared/protocol/control.js";
 
 export class UnreachableError extends Error {}
 
+/** The launcher answered a request with an error reply: its code and message. */
+export class ControlRequestError extends Error {
+  constructor(
+    readonly code: ControlErrorCode,
+    message: string,
+  ) {
+    super(`the launcher refused the request (${code}): ${message}`);
+  }
+}
+
+/** The reply a request gets, by its type: an error reply rejects instead. */
+type ReplyTo<T extends ControlRequest["type"]> = T extends "get-state" | "subscribe" ? DinvState : T extends "health" ? Extract<ControlReply, { type: "health" }> : Extract<ControlReply, { type: "ok" }>;
+
 type Pending = { resolve: (r: ControlReply) => void; reject: (e: Error) => void };
-type RequestBody = ControlRequest extends infer R ? (R extends { id: number } ? Omit<R, "id"> : never) : never;
+type RequestBody<T extends ControlRequest["type"]> = Omit<Extract<ControlRequest, { type: T }>, "id">;
 
 export class ControlClient {
   private nextId = 1;
@@ -26,7 +39,8 @@ export class ControlClient {
       const pending = id === null ? undefined : this.pending.get(id);
       if (pending && id !== null) {
         this.pending.delete(id);
-        pending.resolve(reply);
+        if (reply.type === "error") pending.reject(new ControlRequestError(reply.code, reply.message));
+        else pending.resolve(reply);
       }
     });
     ws.on("error", () => ws.terminate());
@@ -57,9 +71,10 @@ export class ControlClient {
     }
   }
 
-  request(body: RequestBody, timeoutMs = 10_000): Promise<ControlReply> {
+  /** Send a request; resolves with its reply, rejects with ControlRequestError on an error reply. */
+  request<T extends ControlRequest["type"]>(body: RequestBody<T> & { type: T }, timeoutMs = 10_000): Promise<ReplyTo<T>> {
     const id = this.nextId++;
-    return new Promise((resolve, reject) => {
+    return new Promise<ControlReply>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
         reject(new UnreachableError(`the launcher did not answer ${body.type} within ${timeoutMs / 1000} s`));
@@ -70,6 +85,11 @@ export class ControlClient {
       };
       this.pending.set(id, entry);
       this.ws.send(JSON.stringify({ ...body, id }));
+    }).then((reply) => {
+      // A reply of another type than the request's is the launcher's bug, never cast over.
+      const want = body.type === "get-state" || body.type === "subscribe" ? "state" : body.type === "health" ? "health" : "ok";
+      if (reply.type !== want) throw new ControlRequestError("internal", `a ${reply.type} reply to ${body.type}`);
+      return reply as ReplyTo<T>;
     });
   }
 

@@ -116,7 +116,7 @@ function serve(ws: WebSocket, state: LauncherState, handlers: ControlHandlers): 
     const bytes = isBinary ? Buffer.from(data as Buffer) : Buffer.from(data.toString(), "utf8");
     const decoded = decodeMessage(ControlRequestSchema, bytes);
     if (!decoded.ok) {
-      const unknown = /schema: type/.test(decoded.reason);
+      const unknown = decoded.kind === "schema" && decoded.path === "type";
       send({ type: "error", id: requestId(bytes), code: unknown ? "unknown-request" : "bad-request", message: decoded.reason });
       return;
     }

@@ -12,6 +12,21 @@ const QmpReplySchema = z.union([
   z.object({ event: z.string() }),
 ]);
 
+/** How a QMP command failed: no answer in time, the monitor closed or could not be reached, an error reply from QEMU, or bytes that are not QMP. */
+export type QmpErrorKind = "timeout" | "closed" | "unreachable" | "error-reply" | "protocol";
+
+export class QmpError extends Error {
+  constructor(
+    readonly kind: QmpErrorKind,
+    readonly command: string,
+    message: string,
+    /** QEMU's error class, for an error reply (e.g. GenericError, CommandNotFound) */
+    readonly qmpClass?: string,
+  ) {
+    super(`QMP ${command}: ${message}`);
+  }
+}
+
 const queues = new Map<string, Promise<unknown>>();
 
 /** Run one QMP command; resolves with its return value or rejects with QEMU's error. */
@@ -36,7 +51,7 @@ function once(socketPath: string, execute: string, args: Record<string, unknown>
     const socket = createConnection(socketPath);
     const timer = setTimeout(() => {
       socket.destroy();
-      reject(new Error(`QMP ${execute}: no answer within ${timeoutMs} ms`));
+      reject(new QmpError("timeout", execute, `no answer within ${timeoutMs} ms`));
     }, timeoutMs);
     let buffer = "";
     let stage: "greeting" | "capabilities" | "command" = "greeting";
@@ -45,9 +60,9 @@ function once(socketPath: string, execute: string, args: Record<string, unknown>
       socket.end();
       fn();
     };
-    socket.on("error", (err) => finish(() => reject(err)));
+    socket.on("error", (err) => finish(() => reject(new QmpError("unreachable", execute, err.message))));
     // quit closes the socket before or right after answering: treat that as success.
-    socket.on("close", () => finish(() => (stage === "command" ? resolve(undefined) : reject(new Error("QMP closed")))));
+    socket.on("close", () => finish(() => (stage === "command" ? resolve(undefined) : reject(new QmpError("closed", execute, "the monitor closed before the command was sent")))));
     socket.on("data", (chunk) => {
       buffer += chunk.toString("utf8");
       let newline: number;
@@ -59,12 +74,12 @@ function once(socketPath: string, execute: string, args: Record<string, unknown>
         try {
           json = JSON.parse(line);
         } catch {
-          return finish(() => reject(new Error(`QMP ${execute}: not JSON from QEMU`)));
+          return finish(() => reject(new QmpError("protocol", execute, "not JSON from QEMU")));
         }
         const parsed = QmpReplySchema.safeParse(json);
         if (!parsed.success || "event" in parsed.data) continue;
         const reply = parsed.data;
-        if ("error" in reply) return finish(() => reject(new Error(`QMP ${execute}: ${reply.error.desc}`)));
+        if ("error" in reply) return finish(() => reject(new QmpError("error-reply", execute, reply.error.desc, reply.error.class)));
         if (stage === "greeting") {
           stage = "capabilities";
           socket.write(`${JSON.stringify({ execute: "qmp_capabilities" })}\n`);

@@ -3,7 +3,11 @@
 
 import type { z } from "zod";
 
-export type Decoded<T> = { ok: true; value: T } | { ok: false; reason: string };
+/** Why a message was rejected: its bytes, its JSON, or its shape (path: where in the message). */
+export type DecodeFailure =
+  | { ok: false; kind: "encoding" | "depth" | "json"; reason: string }
+  | { ok: false; kind: "schema"; path: string; reason: string };
+export type Decoded<T> = { ok: true; value: T } | DecodeFailure;
 
 /** Nesting depth beyond which a payload is rejected before JSON.parse (hostile deep JSON). */
 const MAX_DEPTH = 64;
@@ -33,20 +37,20 @@ export function decodeMessage<S extends z.ZodType>(schema: S, payload: Uint8Arra
   try {
     text = new TextDecoder("utf-8", { fatal: true }).decode(payload);
   } catch {
-    return { ok: false, reason: "payload is not valid UTF-8" };
+    return { ok: false, kind: "encoding", reason: "payload is not valid UTF-8" };
   }
-  if (tooDeep(text)) return { ok: false, reason: `JSON nested deeper than ${MAX_DEPTH}` };
+  if (tooDeep(text)) return { ok: false, kind: "depth", reason: `JSON nested deeper than ${MAX_DEPTH}` };
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (err) {
-    return { ok: false, reason: `invalid JSON: ${(err as Error).message.slice(0, 200)}` };
+    return { ok: false, kind: "json", reason: `invalid JSON: ${(err as Error).message.slice(0, 200)}` };
   }
   const parsed = schema.safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const where = issue?.path.join(".") || "(root)";
-    return { ok: false, reason: `schema: ${where}: ${issue?.message ?? "invalid"}` };
+    return { ok: false, kind: "schema", path: where, reason: `schema: ${where}: ${issue?.message ?? "invalid"}` };
   }
   return { ok: true, value: parsed.data };
 }

@@ -112,7 +112,9 @@ export const ControlRequestSchema = z.discriminatedUnion("type", [
 ]);
 export type ControlRequest = z.infer<typeof ControlRequestSchema>;
 
+/** What went wrong with a request: malformed or ill-typed; a type the launcher does not know; the launcher's own failure. */
 export const ControlErrorCodeSchema = z.enum(["bad-request", "unknown-request", "internal"]);
+export type ControlErrorCode = z.infer<typeof ControlErrorCodeSchema>;
 
 export const ControlReplySchema = z.discriminatedUnion("type", [
   DinvStateSchema,
