@@ -26,23 +26,26 @@ test("round trip of every message type", () => {
   for (const m of host) assert.deepEqual(decodeMessage(HostMessageSchema, encodeMessage(m)), { ok: true, value: m });
 });
 
-const rejected: [string, Uint8Array, RegExp][] = [
-  ["invalid UTF-8", Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), /UTF-8/],
-  ["not JSON", Buffer.from("{nope"), /invalid JSON/],
-  ["unknown type", encodeMessage({ type: "exec", cmd: "rm -rf /" }), /schema/],
-  ["missing field", encodeMessage({ type: "hello", protocolVersion: 1 }), /schema/],
-  ["wrong field type", encodeMessage({ ...status, seq: "3" }), /schema: seq/],
-  ["ready with errors is not degraded", encodeMessage({ ...status, state: { phase: "degraded", errors: [] } }), /schema/],
-  ["over-long string", encodeMessage({ type: "log", level: "info", msg: "x".repeat(5000) }), /schema: msg/],
-  ["deep JSON", Buffer.from("[".repeat(100000) + "]".repeat(100000)), /nested deeper/],
-  ["a bare number", Buffer.from("42"), /schema/],
+const rejected: [string, Uint8Array, string, RegExp][] = [
+  ["invalid UTF-8", Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), "encoding", /UTF-8/],
+  ["not JSON", Buffer.from("{nope"), "json", /invalid JSON/],
+  ["unknown type", encodeMessage({ type: "exec", cmd: "rm -rf /" }), "schema", /^schema: type: /],
+  ["missing field", encodeMessage({ type: "hello", protocolVersion: 1 }), "schema", /^schema: \w+: /],
+  ["wrong field type", encodeMessage({ ...status, seq: "3" }), "schema", /^schema: seq: /],
+  ["degraded without errors", encodeMessage({ ...status, state: { phase: "degraded", errors: [] } }), "schema", /^schema: state\.errors: /],
+  ["over-long string", encodeMessage({ type: "log", level: "info", msg: "x".repeat(5000) }), "schema", /^schema: msg: /],
+  ["deep JSON", Buffer.from("[".repeat(100000) + "]".repeat(100000)), "depth", /nested deeper/],
+  ["a bare number", Buffer.from("42"), "schema", /^schema: \(root\): /],
 ];
 
-for (const [name, bytes, reason] of rejected) {
+for (const [name, bytes, kind, reason] of rejected) {
   test(`rejects ${name} with a reason, without throwing`, () => {
     const decoded = decodeMessage(GuestMessageSchema, bytes);
     assert.equal(decoded.ok, false);
-    if (!decoded.ok) assert.match(decoded.reason, reason);
+    if (!decoded.ok) {
+      assert.equal(decoded.kind, kind);
+      assert.match(decoded.reason, reason);
+    }
   });
 }
 
