@@ -58,7 +58,7 @@ export function tscKhzFromCpuinfo(cpuinfo: string): number | undefined {
   return Number.isFinite(mhz) && mhz > 100 ? Math.round(mhz * 1000) : undefined;
 }
 
-export async function preflight(config: HostConfig, qemuBinary: string): Promise<Preflight> {
+export async function preflight(config: HostConfig, qemuBinary: string, kvm?: KvmProbe): Promise<Preflight> {
   const problems: string[] = [];
   const isFile = async (path: string) => (await stat(path).catch(() => undefined))?.isFile() ?? false;
   const vmlinux = join(config.guestDir, "vmlinux");
@@ -100,5 +100,5 @@ export async function preflight(config: HostConfig, qemuBinary: string): Promise
   }
   const tscKhz = tscKhzFromCpuinfo(await readFile("/proc/cpuinfo", "utf8").catch(() => ""));
   const virtiofs = config.mounts.length > 0 && config.mountsFs !== "9p" ? await probeVirtiofs() : undefined;
-  return { problems, kvm: await probeKvm(), guest, ...(qemu ? { qemu } : {}), ...(tscKhz ? { tscKhz } : {}), ...(virtiofs ? { virtiofs } : {}) };
+  return { problems, kvm: kvm ?? (await probeKvm()), guest, ...(qemu ? { qemu } : {}), ...(tscKhz ? { tscKhz } : {}), ...(virtiofs ? { virtiofs } : {}) };
 }

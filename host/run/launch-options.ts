@@ -1,5 +1,6 @@
 // What `dinv run` is given beyond the environment, and the exit codes it ends with.
 
+import type { KvmProbe } from "../qemu/accel.js";
 import type { Logger } from "../log.js";
 
 /** Exit codes of `dinv run`. */
@@ -16,6 +17,8 @@ export interface LaunchOptions {
   timings?: { consoleTimeoutMs?: number; kvmHelloTimeoutMs?: number; helloWaitMs?: number };
   /** called right before the first QEMU start (tests use it to act in that window) */
   beforeBoot?: () => Promise<void>;
+  /** the /dev/kvm probe's result, when already known (tests of the accelerator's paths pass one in) */
+  kvmProbe?: KvmProbe;
   /** `dinv warm save`: boot cold on a fresh docker disk, save the warm state, stop */
   warmSaveOnly?: boolean;
 }

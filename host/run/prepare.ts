@@ -4,7 +4,7 @@
 import { ConfigError, parseEnv, type HostConfig } from "../config/env.js";
 import type { Logger } from "../log.js";
 import { preflight, type Preflight } from "../preflight.js";
-import { chooseAccel, type AccelChoice } from "../qemu/accel.js";
+import { chooseAccel, type AccelChoice, type KvmProbe } from "../qemu/accel.js";
 import { chooseShareFs, type ShareFsChoice } from "../share/choose.js";
 
 export interface Prepared {
@@ -15,7 +15,7 @@ export interface Prepared {
 }
 
 /** The prepared facts, or a refusal (every problem at once, in words a user can act on). */
-export async function prepareLaunch(env: Record<string, string | undefined>, guestDir: string, qemuBinary: string, log: Logger): Promise<Prepared | { refused: string }> {
+export async function prepareLaunch(env: Record<string, string | undefined>, guestDir: string, qemuBinary: string, log: Logger, kvmProbe?: KvmProbe): Promise<Prepared | { refused: string }> {
   let config: HostConfig;
   try {
     config = parseEnv(env, { guestDir });
@@ -23,7 +23,7 @@ export async function prepareLaunch(env: Record<string, string | undefined>, gue
     if (!(err instanceof ConfigError)) throw err;
     return { refused: err.message };
   }
-  const pre = await preflight(config, qemuBinary);
+  const pre = await preflight(config, qemuBinary, kvmProbe);
   const choice = chooseAccel(config.accel, pre.kvm);
   if (choice.accel === "error") pre.problems.push(choice.message);
   const shareChoice = chooseShareFs(config.mountsFs, config.mounts.length, pre.virtiofs);

@@ -12,7 +12,7 @@ export { EXIT, type LaunchOptions } from "./launch-options.js";
 
 export async function runLauncher(options: LaunchOptions): Promise<number> {
   const { log } = options;
-  const prepared = await prepareLaunch(options.env, options.defaultGuestDir, options.qemuBinary ?? "qemu-system-x86_64", log);
+  const prepared = await prepareLaunch(options.env, options.defaultGuestDir, options.qemuBinary ?? "qemu-system-x86_64", log, options.kvmProbe);
   if ("refused" in prepared) {
     log.error(prepared.refused);
     return EXIT.config;

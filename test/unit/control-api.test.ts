@@ -1,13 +1,15 @@
 // Control API over a real unix socket, with no VM: a LauncherState fed by hand.
 
 import { test } from "node:test";
+import { randomBytes } from "node:crypto";
+import { createConnection, type Socket } from "node:net";
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import WebSocket from "ws";
 import { ControlClient, UnreachableError } from "../../host/control/client.js";
-import { startControlServer } from "../../host/control/server.js";
+import { MAX_SUBSCRIBER_BACKLOG, startControlServer } from "../../host/control/server.js";
 import { LauncherState } from "../../host/control/state.js";
 import { runClientCommand } from "../../host/cli/commands.js";
 import type { DinvState } from "../../shared/protocol/control.js";
@@ -24,6 +26,41 @@ const guest = (seq: number, phase: "booting" | "ready"): StatusSnapshot => ({
 function ready(state: LauncherState, seq: number): void {
   state.setGuest(guest(seq, "ready"));
   state.setRun({ phase: "ready", at: 1, reason: "dockerd answers", accel: "tcg" });
+}
+
+/** A WebSocket connection done by hand on the unix socket, for bytes no WebSocket client sends. */
+async function rawUpgrade(socketPath: string): Promise<Socket> {
+  const sock = createConnection(socketPath);
+  sock.on("error", () => undefined);
+  await new Promise((r) => sock.once("connect", r));
+  sock.write(["GET / HTTP/1.1", "Host: localhost", "Upgrade: websocket", "Connection: Upgrade", `Sec-WebSocket-Key: ${randomBytes(16).toString("base64")}`, "Sec-WebSocket-Version: 13", "", ""].join("\r\n"));
+  let head = "";
+  await new Promise<void>((resolve, reject) => {
+    const onData = (b: Buffer) => {
+      head += b.toString("latin1");
+      if (!head.includes("\r\n\r\n")) return;
+      sock.off("data", onData);
+      if (head.startsWith("HTTP/1.1 101")) resolve();
+      else reject(new Error(head.split("\r\n")[0]));
+    };
+    sock.on("data", onData);
+  });
+  return sock;
+}
+
+/** One masked text frame, as a client must send it (payload under 64 KiB). */
+function clientFrame(text: string): Buffer {
+  const payload = Buffer.from(text);
+  const mask = randomBytes(4);
+  const len = payload.length < 126 ? Buffer.from([0x81, 0x80 | payload.length]) : Buffer.from([0x81, 0x80 | 126, payload.length >> 8, payload.length & 0xff]);
+  return Buffer.concat([len, mask, Buffer.from(payload.map((b, i) => b ^ mask[i % 4]!))]);
+}
+
+/** `promise`, or a failure naming what did not happen within `ms`. */
+async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(what)), ms)));
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 async function setup() {
@@ -241,9 +278,11 @@ test("an oversized or malformed frame ends that connection only: the launcher ke
   // Bytes that are no WebSocket frame at all, on a fresh connection.
   const raw = new WebSocket(`ws+unix://${socket}:/`);
   await new Promise((r) => raw.once("open", r));
-  raw.on("error", () => undefined);
-  (raw as unknown as { _socket: import("node:net").Socket })._socket.write(Buffer.from([0xff, 0xff, 0xff, 0xff, 0x00]));
-  await new Promise((r) => raw.once("close", r));
+  raw.close();
+  const bare = await rawUpgrade(socket);
+  const bareClosed = new Promise((r) => bare.once("close", r));
+  bare.write(Buffer.from([0xff, 0xff, 0xff, 0xff, 0x00]));
+  await within(bareClosed, 5000, "the connection that sent no frame was not closed");
   const client = await ControlClient.connect(socket);
   assert.equal(((await client.request({ type: "get-state" })) as DinvState).type, "state");
   client.close();
@@ -252,16 +291,24 @@ test("an oversized or malformed frame ends that connection only: the launcher ke
 
 test("a subscriber that does not read is disconnected past a bounded backlog; the launcher's memory stays bounded", async () => {
   const { socket, state, server } = await setup();
-  const ws = new WebSocket(`ws+unix://${socket}:/`);
-  await new Promise((r) => ws.once("open", r));
-  ws.send(JSON.stringify({ type: "subscribe", id: 1 }));
+  const sub = await rawUpgrade(socket);
+  sub.write(clientFrame(JSON.stringify({ type: "subscribe", id: 1 })));
   await new Promise((r) => setTimeout(r, 50));
-  (ws as unknown as { _socket: import("node:net").Socket })._socket.pause();
-  const rss = process.memoryUsage().rss;
-  for (let i = 0; i < 20_000; i++) state.setHostError("flood", { message: `change ${i} ${"x".repeat(200)}` });
+  // Stop reading: the launcher's writes queue on its side once the socket's own buffer is full.
+  sub.pause();
+  const change = (i: number) => state.setHostError("flood", { message: `change ${i} ${"x".repeat(200)}` });
+  change(0);
+  const oneState = Buffer.byteLength(JSON.stringify(state.snapshot()));
+  const changes = 20_000;
+  for (let i = 1; i < changes; i++) change(i);
   await new Promise((r) => setTimeout(r, 200));
-  assert.ok(process.memoryUsage().rss - rss < 200 * 2 ** 20, "no unbounded queue");
-  (ws as unknown as { _socket: import("node:net").Socket })._socket.resume();
-  await new Promise((r) => ws.once("close", r));
+  let received = 0;
+  sub.on("data", (b: Buffer) => (received += b.length));
+  const closed = new Promise((r) => sub.once("close", r));
+  sub.resume();
+  await within(closed, 10_000, "the slow subscriber was never disconnected");
+  // What reached it is the backlog bound plus the sockets' buffers, far from everything sent.
+  assert.ok(oneState * changes > 10 * MAX_SUBSCRIBER_BACKLOG, `the flood (${oneState * changes} bytes) outgrows the bound`);
+  assert.ok(received < 4 * MAX_SUBSCRIBER_BACKLOG, `${received} bytes reached a subscriber that stopped reading`);
   await server.close();
 });

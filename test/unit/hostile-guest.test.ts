@@ -55,15 +55,18 @@ test("a 4 GiB declared length is skipped without allocating it, and what it cove
   toHost.write(hello);
   await settle();
   assert.equal(session.hello?.bootId, "b", "the session is live");
-  const rss = process.memoryUsage().rss;
+  const before = process.memoryUsage().arrayBuffers;
   const h = Buffer.alloc(4);
   h.writeUInt32BE(0xffffffff);
   toHost.write(h);
-  for (let i = 0; i < 16; i++) toHost.write(Buffer.alloc(1 << 20, 0x41));
+  // One 1 MiB chunk written 64 times: only a decoder that keeps or copies what it skips grows.
+  const chunk = Buffer.alloc(1 << 20, 0x41);
+  for (let i = 0; i < 64; i++) toHost.write(chunk);
   // A valid status inside the declared frame is part of what is skipped.
   toHost.write(ready);
   await settle();
-  assert.ok(process.memoryUsage().rss - rss < 64 * 2 ** 20, "no buffer of the declared size, nor of what was sent");
+  const grown = process.memoryUsage().arrayBuffers - before;
+  assert.ok(grown < 16 * 2 ** 20, `${Math.round(grown / 2 ** 20)} MiB of buffers held after 64 MiB sent: no buffer of the declared size, nor of what was sent`);
   assert.equal(session.status, undefined);
 });
 
@@ -125,7 +128,9 @@ test("a flood of valid guest log lines is rate-limited too", async () => {
   for (let i = 0; i < 5000; i++) toHost.write(encodeFrame(Buffer.from(JSON.stringify({ type: "log", level: "error", msg: `spam ${i}` }))));
   await settle();
   const spam = lines.filter((l) => l.includes("spam "));
-  assert.ok(spam.length <= 250, `${spam.length} of 5000 log lines passed`);
+  // Some pass (a burst), most do not, and the suppression is said.
+  assert.ok(spam.length >= 10 && spam.length <= 250, `${spam.length} of 5000 log lines passed`);
+  assert.ok(lines.some((l) => l.includes("guest log lines suppressed")), "the suppression is logged");
 });
 
 test("hellos with alternating boot ids: the bytes logged stay within the guest's budget, and replies are bounded", async () => {
