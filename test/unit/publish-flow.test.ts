@@ -92,6 +92,10 @@ test("dockerd exits: its forwards go; back, the events stream lists again", asyn
   await until(() => backend.calls.length === 1, "forwarded");
   system.killDockerd("signal SIGKILL");
   await until(() => backend.calls.includes("remove tcp:127.0.0.1:18080"), "removed while dockerd is gone");
+  // The agent restarts dockerd; the container is still listed: the forward comes back.
+  await until(() => session.status?.state.phase === "ready" && session.status.seq > 0, "ready after the restart");
+  await until(() => backend.calls.length === 3, "the forward added again");
+  assert.deepEqual(backend.calls, ["add tcp:127.0.0.1:18080", "remove tcp:127.0.0.1:18080", "add tcp:127.0.0.1:18080"]);
 });
 
 /** The publisher alone, fed sets directly (no agent racing them). */
