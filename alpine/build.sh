@@ -38,7 +38,7 @@ kpkg=${DINV_KERNEL_PACKAGE:-$(apt_suite cache depends linux-image-amd64 2>/dev/n
 
 guest_files=$(cd "$repo" && find alpine -type f | LC_ALL=C sort)
 # shellcheck disable=SC2086
-recipe=$( { printf '%s\n' "$suite" "$kpkg" "$root_fs"; hash_files $guest_files; sha256sum < "$agent"; sha256sum < "$constants"; } | sha256sum | cut -c1-16)
+recipe=$( { printf '%s\n' "$suite" "$kpkg" "$root_fs"; hash_files $guest_files; sha256sum < "$agent"; sha256sum < "$constants"; sha256sum < "$(dirname "$agent")/containerd.toml"; } | sha256sum | cut -c1-16)
 if [ -f "$out/manifest.json" ] && grep -q "\"recipe\": \"$recipe\"" "$out/manifest.json"; then
   echo "guest: up to date (recipe $recipe)"
   exit 0
@@ -100,6 +100,7 @@ bash "$here/lib/modules.sh" "$kdir/modules" "$release" "$here/modules-root.txt" 
 cp -a "$here/rootfs/." "$root/"
 cp "$agent" "$root/usr/lib/dinv/dinv-agent.js"
 cp "$constants" "$root/usr/lib/dinv/constants.sh"
+cp "$(dirname "$agent")/containerd.toml" "$root$DINV_CONTAINERD_TOML"
 # The agent renews a restored guest with it (a warm start: two ioctls Node lacks, the clock, ids).
 cc -Os -s -Wall -Werror -o "$root/usr/lib/dinv/dinv-renew" "$here/tools/renew.c"
 bash "$here/lib/agent-snapshot.sh" "$root"

@@ -7,6 +7,7 @@ import { startupSnapshot } from "node:v8";
 import { HostMessageSchema, type HostMessage } from "../shared/protocol/host-messages.js";
 import type { GuestMessage } from "../shared/protocol/guest-messages.js";
 import { StreamTransport } from "../shared/transport.js";
+import { GUEST_FILES } from "../shared/guest-paths.js";
 import { Agent } from "./agent.js";
 import { findPort, openPort } from "./channel-port.js";
 
@@ -18,7 +19,7 @@ async function main(fromSnapshot: boolean): Promise<void> {
   const { LinuxSystem, readUptimeMs } = await loadQuietly(() => import("./system/linux.js"));
   // The guest init falls back to the plain bundle only if no agent got this far (see its script).
   try {
-    writeFileSync("/run/dinv/agent-started", `${process.pid}\n`);
+    writeFileSync(GUEST_FILES.agentStarted, `${process.pid}\n`);
   } catch {
     /* not in a dinv guest: nothing relies on the marker then */
   }

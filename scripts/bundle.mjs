@@ -30,6 +30,7 @@ await Promise.all([
 ]);
 // The values the guest's shell scripts share with the TypeScript (alpine/build.sh installs them).
 const constants = await build({ ...common, entryPoints: ["shared/shell-constants.ts"], write: false, format: "esm" });
-const { renderShellConstants } = await import(`data:text/javascript;base64,${Buffer.from(constants.outputFiles[0].text).toString("base64")}`);
+const { renderShellConstants, renderContainerdToml } = await import(`data:text/javascript;base64,${Buffer.from(constants.outputFiles[0].text).toString("base64")}`);
 await writeFile("dist/guest-constants.sh", renderShellConstants());
-console.log("bundles: dist/dinv.js dist/dinv-agent.js dist/guest-constants.sh");
+await writeFile("dist/containerd.toml", renderContainerdToml());
+console.log("bundles: dist/dinv.js dist/dinv-agent.js dist/guest-constants.sh dist/containerd.toml");

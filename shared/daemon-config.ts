@@ -3,6 +3,7 @@
 // host/boot/early-boot.ts) render it, and the agent checks the two agree before adopting.
 
 import { GUEST_DOCKER_ROOT } from "./constants.js";
+import { GUEST_FILES } from "./guest-paths.js";
 import type { DockerdSpec } from "./protocol/guest-config.js";
 
 /** The guest dockerd's unix socket. */
@@ -12,7 +13,7 @@ export const DAEMON_JSON = "/etc/docker/daemon.json";
 /** Where the server's TLS files go: /etc is the RAM-backed overlay, gone at power-off. */
 export const TLS_DIR = "/etc/docker/tls";
 /** Socket of the containerd the guest init starts early (see alpine/rootfs/usr/lib/dinv/prep). */
-export const EARLY_CONTAINERD = "/run/containerd/containerd.sock";
+export const EARLY_CONTAINERD = GUEST_FILES.containerdSocket;
 
 /**
  * Networks `docker network create` takes in the guest: outside the host's usual 172.17.0.0/16 and

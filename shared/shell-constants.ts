@@ -4,6 +4,8 @@
 
 import { DISK_LABEL, DISK_SERIAL, EARLY_BOOT_DIR, EARLY_MAY_FORMAT, EARLY_OWN_CONTAINERD, GUEST_DOCKER_ROOT, INITRAMFS_STARTED, MIN_ENGINE, SLIRP } from "./constants.js";
 import { DAEMON_JSON, EARLY_CONTAINERD, TLS_DIR } from "./daemon-config.js";
+import { GUEST_FILES, GUEST_RUN_DIR } from "./guest-paths.js";
+export { renderContainerdToml } from "./guest-paths.js";
 
 export const SHELL_CONSTANTS: Record<string, string> = {
   DINV_SERIAL_ROOT: DISK_SERIAL.root,
@@ -22,6 +24,16 @@ export const SHELL_CONSTANTS: Record<string, string> = {
   DINV_INITRAMFS_STARTED: INITRAMFS_STARTED,
   DINV_MIN_DOCKERD_MAJOR: String(MIN_ENGINE.dockerd),
   DINV_MIN_CONTAINERD_MAJOR: String(MIN_ENGINE.containerd),
+  DINV_RUN: GUEST_RUN_DIR,
+  DINV_INIT_STARTED: GUEST_FILES.initStarted,
+  DINV_PREP_RC: GUEST_FILES.prepResult,
+  DINV_PREP_LOG: GUEST_FILES.prepLog,
+  DINV_EARLY_RC: GUEST_FILES.earlyResult,
+  DINV_EARLY_LOG: GUEST_FILES.earlyLog,
+  DINV_DOCKERD_LOG: GUEST_FILES.dockerdLog,
+  DINV_CONTAINERD_LOG: GUEST_FILES.containerdLog,
+  DINV_AGENT_STARTED: GUEST_FILES.agentStarted,
+  DINV_CONTAINERD_TOML: GUEST_FILES.containerdConfig,
 };
 
 /** POSIX shell assignments, single-quoted. Pure. */

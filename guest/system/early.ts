@@ -5,12 +5,14 @@
 import { readFile, access } from "node:fs/promises";
 import { z } from "zod";
 import type { EarlyStartResult } from "./types.js";
+import { GUEST_FILES } from "../../shared/guest-paths.js";
+import { EARLY_BOOT_DIR } from "../../shared/constants.js";
 
 /** The boot files' directory (copied from the initramfs) and the script's result file. */
-export const EARLY_BOOT_FILES = "/run/dinv-boot/daemon.json";
-export const EARLY_RESULT = "/run/dinv/early.rc";
+export const EARLY_BOOT_FILES = `/run/${EARLY_BOOT_DIR}/daemon.json`;
+export const EARLY_RESULT = GUEST_FILES.earlyResult;
 /** Where the early dockerd's output goes (the agent follows it). */
-export const EARLY_DOCKERD_LOG = "/run/dinv/dockerd.log";
+export const EARLY_DOCKERD_LOG = GUEST_FILES.dockerdLog;
 
 const seconds = z.coerce.number().positive().max(1e6);
 const EarlyStartSchema = z.discriminatedUnion("state", [

@@ -15,9 +15,9 @@ import { run } from "./exec.js";
 import { mountShare, unmountAll } from "./mounts.js";
 import { renewGuest } from "./renew.js";
 import { loadExeca } from "./exec.js";
+import { GUEST_FILES } from "../../shared/guest-paths.js";
 import { GuestStepError, type EarlyStartResult, type GuestSystem, type LogSink, type PrepResult } from "./types.js";
 
-const RUN_DIR = "/run/dinv";
 
 export class LinuxSystem implements GuestSystem {
   private readonly dockerd = new Dockerd();
@@ -33,11 +33,11 @@ export class LinuxSystem implements GuestSystem {
     const deadline = Date.now() + 120_000;
     for (;;) {
       if (signal?.aborted) throw new GuestStepError("the shutdown came before the guest init script finished");
-      const rc = await readFile(`${RUN_DIR}/prep.rc`, "utf8").catch(() => undefined);
+      const rc = await readFile(GUEST_FILES.prepResult, "utf8").catch(() => undefined);
       if (rc !== undefined) {
-        const result = parsePrepResult(rc, await readFile(`${RUN_DIR}/init-started`, "utf8").catch(() => ""));
+        const result = parsePrepResult(rc, await readFile(GUEST_FILES.initStarted, "utf8").catch(() => ""));
         if (result.exitCode !== 0) {
-          const log = (await readFile(`${RUN_DIR}/prep.log`, "utf8").catch(() => "")).trim().split("\n").slice(-5).join(" | ");
+          const log = (await readFile(GUEST_FILES.prepLog, "utf8").catch(() => "")).trim().split("\n").slice(-5).join(" | ");
           throw new GuestStepError(`guest init script failed (exit ${result.exitCode}): ${log}`);
         }
         return result;

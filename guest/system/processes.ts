@@ -5,6 +5,7 @@
 // for recovery at the next boot).
 
 import { readdir, readFile } from "node:fs/promises";
+import { GUEST_FILES } from "../../shared/guest-paths.js";
 
 /** User-space processes other than init, its shell and us, with their command lines. */
 async function others(): Promise<{ pid: number; cmdline: string }[]> {
@@ -24,7 +25,7 @@ async function others(): Promise<{ pid: number; cmdline: string }[]> {
  * The guest init's containerd (alpine/rootfs/usr/lib/dinv/prep): its root and state are on the RAM
  * overlay, so it has nothing to flush, and its graceful exit takes seconds under TCG.
  */
-const killAtOnce = (cmdline: string) => cmdline.includes("/usr/lib/dinv/containerd.toml");
+const killAtOnce = (cmdline: string) => cmdline.includes(GUEST_FILES.containerdConfig);
 
 const signal = (pid: number, sig: NodeJS.Signals) => {
   try {

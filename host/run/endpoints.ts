@@ -1,6 +1,7 @@
 // What a run serves on its own side: the agent channel QEMU connects to, the control API (`dinv
 // status`, `wait`, `stop`, `health`) and the docker socket that proxies to the guest's dockerd.
 
+import { rm, writeFile } from "node:fs/promises";
 import { listenAgent } from "../guest-link/channel.js";
 import type { GuestSession } from "../guest-link/session.js";
 import type { HostConfig } from "../config/env.js";
@@ -10,6 +11,7 @@ import { reachableAddress } from "../net/forwards.js";
 import { pingDocker, type DockerEndpoint } from "../proxy/docker-endpoint.js";
 import { serveDockerSocket } from "../proxy/docker-socket.js";
 import type { TlsMaterial } from "../tls/certs.js";
+import { dockerClientEnvFile } from "./command.js";
 import { RUN_FILES, runPath } from "./run-files.js";
 
 export interface RunEndpoints {
@@ -41,8 +43,12 @@ export async function openEndpoints(o: {
     ...(config.control.tcpPort !== undefined ? { tcpPort: config.control.tcpPort, tokenFile: run(RUN_FILES.controlToken) } : {}),
   });
   const dockerSock = config.dockerSockPath ? await serveDockerSocket(config.dockerSockPath, dockerTarget, config.dockerSock) : undefined;
+  // How a docker client beside the launcher reaches dockerd (the image's docker wrapper reads it):
+  // the launcher's own choice of port and TLS, written once, not worked out again in shell.
+  await writeFile(run(RUN_FILES.dockerClientEnv), dockerClientEnvFile(state.snapshot()), { mode: 0o644 });
   return {
     async close() {
+      await rm(run(RUN_FILES.dockerClientEnv), { force: true });
       await agentServer.close();
       await dockerSock?.close();
       await control.close();

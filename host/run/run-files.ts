@@ -34,6 +34,8 @@ export const RUN_FILES = {
   rootImage: "rootfs.img",
   /** the token the control API's TCP listener asks for (0600) */
   controlToken: "control.token",
+  /** DOCKER_HOST (and the TLS variables) for a docker client beside the launcher: image/docker-client reads it */
+  dockerClientEnv: "docker-client.env",
 } as const;
 
 /** virtiofsd's socket for the i-th share. */
