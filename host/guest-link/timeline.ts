@@ -49,3 +49,29 @@ export interface WarmTimeline {
 export function warmTimeline(qemuStartedAt: number, restoredMs: number, helloReceivedAt: number, readyAt?: number): WarmTimeline {
   return { restored: restoredMs, hello: helloReceivedAt - qemuStartedAt, ...(readyAt !== undefined ? { ready: readyAt - qemuStartedAt } : {}) };
 }
+
+/** The boot timeline's stop counterpart: ms from the stop's request to each of its phases. */
+export interface StopTimeline {
+  /** to the guest saying it is stopping (the agent took the request) */
+  guestStopping?: number;
+  /** to the guest saying it stopped (containers, dockerd, other processes ended; disks unmounted) */
+  guestStopped?: number;
+  /** to QEMU's exit */
+  qemuExited: number;
+}
+
+/** The stop's timeline, or undefined when no stop was asked for. Pure. */
+export function stopTimelineOf(requestedAt: number | undefined, guest: { stopping?: number; stopped?: number }, exitedAt: number): StopTimeline | undefined {
+  if (requestedAt === undefined) return undefined;
+  const since = (t: number) => Math.max(0, t - requestedAt);
+  return {
+    ...(guest.stopping !== undefined ? { guestStopping: since(guest.stopping) } : {}),
+    ...(guest.stopped !== undefined ? { guestStopped: since(guest.stopped) } : {}),
+    qemuExited: since(exitedAt),
+  };
+}
+
+export function describeStopTimeline(t: StopTimeline): string {
+  const s = (ms: number | undefined) => (ms === undefined ? "-" : `${(ms / 1000).toFixed(1)} s`);
+  return `the guest took the request after ${s(t.guestStopping)}, stopped after ${s(t.guestStopped)}, QEMU exited after ${s(t.qemuExited)}`;
+}

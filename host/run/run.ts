@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { PROTOCOL_VERSION } from "../../shared/constants.js";
 import type { StatusSnapshot } from "../../shared/protocol/status.js";
 import { GuestSession } from "../guest-link/session.js";
-import { bootTimeline, warmTimeline } from "../guest-link/timeline.js";
+import { bootTimeline, describeStopTimeline, stopTimelineOf, warmTimeline } from "../guest-link/timeline.js";
 import { bootInitrd } from "../boot/initrd.js";
 import { BootFileError } from "../boot/unpack-cache.js";
 import { LauncherState } from "../control/state.js";
@@ -78,6 +78,8 @@ export class Run {
   private markGuestStopped: () => void = () => undefined;
   private readonly guestStopped = new Promise<void>((r) => (this.markGuestStopped = r));
   private readonly closers: (() => unknown)[] = [];
+  /** when the guest said it was stopping and stopped, ms since the epoch (the stop's timeline) */
+  private readonly guestStopAt: { stopping?: number; stopped?: number } = {};
 
   constructor(
     private readonly p: Prepared,
@@ -263,6 +265,7 @@ export class Run {
 
   private onGuestStatus(status: StatusSnapshot): void {
     const { session, state, log, qemu } = this;
+    if (status.state.phase === "stopping" || status.state.phase === "stopped") this.guestStopAt[status.state.phase] ??= Date.now();
     if (status.state.phase === "stopped") this.markGuestStopped();
     state.setHostError("agent", undefined);
     const timeline = !qemu || !session.hello
@@ -394,6 +397,8 @@ export class Run {
       forced: this.stopper.forced,
       how,
     });
+    const stopTimeline = stopTimelineOf(this.stopper.requestedAt, this.guestStopAt, Date.now());
+    if (stopTimeline) this.log.info({ stopTimeline }, `stop: ${describeStopTimeline(stopTimeline)}`);
     if (verdict.level === "info") this.log.info(verdict.message);
     else this.log[verdict.level]({ exit }, verdict.message);
     return this.end(verdict.code, verdict.message);

@@ -38,6 +38,11 @@ export class StopController {
     return this.phase;
   }
 
+  /** When the first request came, ms since the epoch; undefined before any. */
+  get requestedAt(): number | undefined {
+    return this.phase === "none" ? undefined : this.since;
+  }
+
   /** Whether a stop was asked for (whatever it is doing now). */
   get requested(): boolean {
     return this.phase !== "none";

@@ -8,7 +8,7 @@ import { devicesAt, unmountOrder } from "../../guest/system/mounts.js";
 import { daemonConfig } from "../../shared/daemon-config.js";
 import { parsePrepResult } from "../../guest/system/linux.js";
 import { tscKhzFromCpuinfo } from "../../host/preflight.js";
-import { bootTimeline } from "../../host/guest-link/timeline.js";
+import { bootTimeline, describeStopTimeline, stopTimelineOf } from "../../host/guest-link/timeline.js";
 import { RateLimiter } from "../../host/guest-link/rate-limit.js";
 
 test("sizes in QEMU syntax", () => {
@@ -124,4 +124,13 @@ test("the boot timeline picture: one bar a row, segments in order and to scale, 
   const perMs = widths[4]!.w / widths[4]!.ms;
   for (const w of widths) assert.ok(Math.abs(w.w - w.ms * perMs) < 1, w.name);
   assert.match(svg, /agent hello/);
+});
+
+test("the stop timeline: ms from the request to each phase the run saw; none without a request", () => {
+  assert.equal(stopTimelineOf(undefined, {}, 5000), undefined);
+  const t = stopTimelineOf(1000, { stopping: 1030, stopped: 8900 }, 9000)!;
+  assert.deepEqual(t, { guestStopping: 30, guestStopped: 7900, qemuExited: 8000 });
+  assert.equal(describeStopTimeline(t), "the guest took the request after 0.0 s, stopped after 7.9 s, QEMU exited after 8.0 s");
+  // A guest that never said it stopped (QEMU had to be ended): only what was seen.
+  assert.deepEqual(stopTimelineOf(1000, {}, 2500), { qemuExited: 1500 });
 });
