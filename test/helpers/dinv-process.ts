@@ -4,22 +4,12 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { DinvStateSchema, type DinvState } from "../../shared/protocol/control.js";
 import { mkdtempSync, readFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 
-export const REPO = resolve(import.meta.dirname, "../..");
+export { freePort, REPO } from "./paths.js";
+import { freePort, REPO } from "./paths.js";
 export const DINV = join(REPO, "dist/dinv.js");
-
-export async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const server = createServer();
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => (typeof address === "object" && address ? res(address.port) : rej(new Error("no port"))));
-    });
-  });
-}
 
 export interface LogLine {
   level: number;

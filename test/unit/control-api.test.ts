@@ -219,7 +219,7 @@ test("the control API also answers on loopback TCP, with the token from the run 
 async function tcpSetup() {
   const dir = mkdtempSync(join(tmpdir(), "dinv-control-tcp-"));
   const state = new LauncherState(makeConfig());
-  const { freePort } = await import("../helpers/dinv-process.js");
+  const { freePort } = await import("../helpers/paths.js");
   const port = await freePort();
   const stops: number[] = [];
   const server = await startControlServer(join(dir, "control.sock"), state, { stop: () => stops.push(1), health: async () => ({ healthy: false, reason: "" }) }, { gid: 4242, tcpPort: port, tokenFile: join(dir, "control.token") });

@@ -14,7 +14,7 @@ import { DISK_SERIAL, EARLY_MAY_FORMAT, GUEST_DOCKER_ROOT } from "../../shared/c
 import { renderShellConstants, SHELL_CONSTANTS } from "../../shared/shell-constants.js";
 import { DAEMON_JSON, EARLY_CONTAINERD, TLS_DIR, daemonConfig } from "../../shared/daemon-config.js";
 import { makeConfig } from "../helpers/make-config.js";
-import { REPO } from "../helpers/dinv-process.js";
+import { REPO } from "../helpers/paths.js";
 
 const fakeTls = { caPem: "-----BEGIN CERTIFICATE-----\nca\n-----END CERTIFICATE-----\n", server: { certPem: "-----BEGIN CERTIFICATE-----\ns\n-----END CERTIFICATE-----\n", keyPem: "-----BEGIN PRIVATE KEY-----\nk\n-----END PRIVATE KEY-----\n" } };
 

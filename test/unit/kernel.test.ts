@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } fro
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { bzImagePayload, cachedVmlinux, extractVmlinux, KernelError } from "../../host/boot/vmlinux.js";
-import { REPO } from "../helpers/dinv-process.js";
+import { REPO } from "../helpers/paths.js";
 
 test("bzImagePayload finds the first zstd or xz magic, and nothing in a file without one", () => {
   const zstd = Buffer.concat([Buffer.alloc(100, 1), Buffer.from([0x28, 0xb5, 0x2f, 0xfd]), Buffer.alloc(10)]);

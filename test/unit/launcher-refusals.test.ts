@@ -11,7 +11,7 @@ import { EXIT, runLauncher } from "../../host/run/start.js";
 import { classifyPid } from "../../host/run/run-dir.js";
 import { DiskError, ensureDisk } from "../../host/disk/images.js";
 import { BAD_VALUES } from "../helpers/bad-config.js";
-import { REPO } from "../helpers/dinv-process.js";
+import { REPO } from "../helpers/paths.js";
 
 function fakeGuestDir(): string {
   const dir = mkdtempSync(join(tmpdir(), "dinv-guest-"));

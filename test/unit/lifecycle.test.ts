@@ -11,7 +11,7 @@ import pino from "pino";
 import { EXIT, runLauncher } from "../../host/run/start.js";
 import type { KvmProbe } from "../../host/qemu/accel.js";
 import { ControlClient } from "../../host/control/client.js";
-import { freePort, REPO } from "../helpers/dinv-process.js";
+import { freePort, REPO } from "../helpers/paths.js";
 
 const FAKE = join(REPO, "test/helpers/fake-qemu.ts");
 

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ALLOWED, ConfigError, parseEnv } from "../../host/config/env.js";
-import { REPO } from "../helpers/dinv-process.js";
+import { REPO } from "../helpers/paths.js";
 
 /** NAME=value (shell, -e) and NAME: value (YAML) settings of DINV_* variables in a document. */
 export function dinvSettings(text: string): { name: string; value: string }[] {

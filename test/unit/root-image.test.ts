@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { cachedRootImage, rootFsType, unpackRootImage } from "../../host/boot/root-image.js";
 import { BootFileError } from "../../host/boot/unpack-cache.js";
-import { REPO } from "../helpers/dinv-process.js";
+import { REPO } from "../helpers/paths.js";
 
 const hash = (f: string) => createHash("sha256").update(readFileSync(f)).digest("hex");
 const tmp = (prefix: string) => mkdtempSync(join(tmpdir(), prefix));

@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 // @ts-expect-error: a plain ES module of the image's build, without type declarations
 import { CLONE_FS, DINV_RULE, deriveProfile } from "../../image/make-seccomp.mjs";
-import { REPO } from "../helpers/dinv-process.js";
+import { REPO } from "../helpers/paths.js";
 
 const tiny = { defaultAction: "SCMP_ACT_ERRNO", syscalls: [{ names: ["read", "write"], action: "SCMP_ACT_ALLOW" }] };
 
