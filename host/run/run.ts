@@ -5,21 +5,16 @@
 // arrives (StopController).
 
 import { rm } from "node:fs/promises";
-import { boundText, budgetedLines } from "../guest-link/guest-text.js";
 import { join } from "node:path";
-import { PROTOCOL_VERSION } from "../../shared/constants.js";
 import type { StatusSnapshot } from "../../shared/protocol/status.js";
 import { GuestSession } from "../guest-link/session.js";
-import { bootTimeline, describeStopTimeline, stopTimelineOf, warmTimeline } from "../guest-link/timeline.js";
-import { bootInitrd } from "../boot/initrd.js";
+import { describeStopTimeline, stopTimelineOf } from "../guest-link/timeline.js";
+import { GuestWatch, publisherFor } from "./guest-watch.js";
 import { BootFileError } from "../boot/unpack-cache.js";
 import { LauncherState } from "../control/state.js";
 import { guestConfigFor } from "../guest-config.js";
 import type { GuestConfig } from "../../shared/protocol/guest-config.js";
 import type { Logger } from "../log.js";
-import { publishPolicy } from "../publish/policy.js";
-import { AutoPublisher } from "../publish/publisher.js";
-import { slirpBackend } from "../publish/slirp.js";
 import { buildQemuArgs, type QemuPlan } from "../qemu/args.js";
 import type { QemuProcess } from "../qemu/process.js";
 import type { WarmStart } from "../warm/warm-start.js";
@@ -28,11 +23,12 @@ import { runCommand } from "./command.js";
 import { openEndpoints } from "./endpoints.js";
 import { runVerdict } from "./exit-code.js";
 import { EXIT, type LaunchOptions } from "./launch-options.js";
-import { changeLine, exitCode, isOver, next, type RunEvent, type RunState } from "./state.js";
+import { changeLine, exitCode, isOver, RunStateHolder } from "./state.js";
 import { VmMonitor } from "./monitor.js";
 import type { Prepared } from "./prepare.js";
 import type { PreparedFiles } from "./prepare-files.js";
-import { qemuPlan, virtiofsSockets } from "./qemu-plan.js";
+import { virtiofsSockets } from "./qemu-plan.js";
+import { VmInputs } from "./vm-inputs.js";
 import { RUN_FILES, runPath } from "./run-files.js";
 import { startSideServices } from "./side-services.js";
 import { StopController } from "./stop-controller.js";
@@ -40,11 +36,9 @@ import { StopController } from "./stop-controller.js";
 type Accel = "kvm" | "tcg";
 type Services = Exclude<Awaited<ReturnType<typeof startSideServices>>, string>;
 
-/** Longest reason the run's state carries, characters (the control API's bound). */
-const REASON_MAX = 1000;
 
 export class Run {
-  private runState: RunState = { phase: "preparing", at: Date.now(), reason: "started" };
+  private readonly runState: RunStateHolder;
   private readonly log: Logger;
   private readonly qemuBinary: string;
   private readonly warm: WarmStart;
@@ -57,29 +51,16 @@ export class Run {
   private session!: GuestSession;
   private services!: Services;
   private monitor!: VmMonitor;
-  private publisher: AutoPublisher | undefined;
-  // What QEMU is started with; the side services and the early-start archive may change them.
-  private shareFs: "9p" | "virtiofs";
-  private net: QemuPlan["net"] = { kind: "slirp" };
-  private kernel: string;
-  private rootImage: string;
-  private initrd: string;
-  private initrdMade = false;
+  private guest!: GuestWatch;
+  /** what QEMU is started with (the side services and the early-start archive change it) */
+  private readonly vm: VmInputs;
   // What the run has seen so far.
   private qemu: QemuProcess | undefined;
   private accel: Accel;
-  private lastPhase = "";
-  private mismatch = false;
   private toldAslr = false;
   private commandExit: number | undefined;
   private commandStarted = false;
-  private markHello: () => void = () => undefined;
-  private readonly helloArrived = new Promise<void>((r) => (this.markHello = r));
-  private markGuestStopped: () => void = () => undefined;
-  private readonly guestStopped = new Promise<void>((r) => (this.markGuestStopped = r));
   private readonly closers: (() => unknown)[] = [];
-  /** when the guest said it was stopping and stopped, ms since the epoch (the stop's timeline) */
-  private readonly guestStopAt: { stopping?: number; stopped?: number } = {};
 
   constructor(
     private readonly p: Prepared,
@@ -89,37 +70,24 @@ export class Run {
     this.log = options.log;
     this.qemuBinary = options.qemuBinary ?? "qemu-system-x86_64";
     this.warm = files.warm;
-    this.shareFs = p.shareChoice.fs === "virtiofs" ? "virtiofs" : "9p";
-    this.kernel = p.pre.guest.kernel;
-    this.rootImage = p.pre.guest.rootImage;
-    this.initrd = p.pre.guest.initrd;
+    this.vm = new VmInputs(p);
     this.accel = p.choice.accel === "kvm" ? "kvm" : "tcg";
     this.stopper = new StopController(this.log, options.timings?.helloWaitMs);
     this.state = new LauncherState(p.config);
+    this.runState = new RunStateHolder((after) => {
+      const line = changeLine(after);
+      this.log[line.level]({ phase: after.phase }, line.text);
+      this.state.setRun(after);
+    });
     this.qmpSocket = runPath(p.config.runDir, RUN_FILES.qmpSocket);
     this.qmpEventsSocket = runPath(p.config.runDir, RUN_FILES.qmpEventsSocket);
-  }
-
-  /** The run's state now. */
-  get current(): RunState {
-    return this.runState;
-  }
-
-  /** Every change of the run's state: along the table, logged, published to the control API. */
-  private apply(event: RunEvent): void {
-    const after = next(this.runState, { ...event, reason: boundText(event.reason, REASON_MAX) }, Date.now());
-    if (after === this.runState) return;
-    this.runState = after;
-    const line = changeLine(after);
-    this.log[line.level]({ phase: after.phase }, line.text);
-    this.state.setRun(after);
   }
 
   private run = (name: string) => join(this.p.config.runDir, name);
 
   /** QEMU's plan for an accelerator, from the facts of the moment. */
   plan(accel: Accel): QemuPlan {
-    return qemuPlan(this.p, { kernel: this.kernel, rootImage: this.rootImage, initrd: this.initrd, shareFs: this.shareFs, net: this.net, withholdDockerForward: this.warm.withholdForward }, accel);
+    return this.vm.plan(accel, this.warm.withholdForward);
   }
 
   /** The whole run, to its exit code. */
@@ -130,16 +98,16 @@ export class Run {
       await this.files.discardUnpacked();
       await this.files.runDir.release();
       this.log.error(services);
-      this.apply({ type: "ended", code: EXIT.config, reason: services });
+      this.runState.apply({ type: "ended", code: EXIT.config, reason: services });
       return EXIT.config;
     }
     this.services = services;
-    this.shareFs = services.shareFs;
-    this.net = services.net;
+    this.vm.shareFs = services.shareFs;
+    this.vm.net = services.net;
     if (this.warm.info) this.state.setWarm(this.warm.info);
-    const guestConfig = guestConfigFor(config, services.tls, this.shareFs, this.net?.kind === "passt" ? "passt" : "slirp", this.files.mayFormat);
+    const guestConfig = guestConfigFor(config, services.tls, this.vm.shareFs, this.vm.net?.kind === "passt" ? "passt" : "slirp", this.files.mayFormat);
     // The early-start archive is for a boot: a restore's RAM replaces whatever initramfs QEMU loads.
-    if (!this.warm.restoring) await this.makeBootInitrd(guestConfig);
+    if (!this.warm.restoring) await this.vm.makeBootInitrd(guestConfig, this.log);
     this.session = new GuestSession(guestConfig, this.log);
     this.wireGuest();
     this.wireStop();
@@ -152,8 +120,8 @@ export class Run {
       this.log.error(boot.message);
       return EXIT.failed;
     }
-    this.kernel = boot.kernel;
-    this.rootImage = boot.rootImage;
+    this.vm.kernel = boot.kernel;
+    this.vm.rootImage = boot.rootImage;
     await this.options.beforeBoot?.();
     const booted = await this.boot(guestConfig);
     if (!booted.ok) {
@@ -167,11 +135,6 @@ export class Run {
     }
     const exit = await booted.qemu.exited;
     return this.finish(exit);
-  }
-
-  private async makeBootInitrd(guestConfig: GuestConfig): Promise<void> {
-    this.initrdMade = true;
-    this.initrd = await bootInitrd(this.p.pre.guest.initrd, this.p.config.runDir, guestConfig, this.p.config.earlyStart, this.log);
   }
 
   /** A restore when one was planned, else (or when it fails) a boot under the watchdog. */
@@ -192,7 +155,7 @@ export class Run {
       if (restored && "qemu" in restored) return { ok: true, qemu: restored.qemu, accel: this.accel };
       if (restored) return { ok: false, reason: "stopped while restoring", stopped: true };
     }
-    if (!this.initrdMade) await this.makeBootInitrd(guestConfig);
+    await this.vm.makeBootInitrd(guestConfig, this.log);
     return bootWithWatchdog({
       qemuBinary: this.qemuBinary,
       argsFor: (a) => buildQemuArgs(this.p.config, this.plan(a)),
@@ -213,15 +176,15 @@ export class Run {
 
   /** Each QEMU started (a boot attempt or a restore). */
   private onQemu(q: QemuProcess, a: Accel, reachedInitramfs: () => boolean, restore = false): void {
-    const { config, pre } = this.p;
+    const { config } = this.p;
     this.qemu = q;
     this.monitor.follow(q, this.qmpEventsSocket);
-    this.publisher?.reset();
+    this.guest.publisher?.reset();
     const session = this.session;
-    this.stopper.attach({ qemu: q, qmpSocket: this.qmpSocket, requestShutdown: (t: number) => session.requestShutdown(t), agentSeen: () => !!session.hello, earlyStart: this.initrd !== pre.guest.initrd, hello: this.helloArrived, guestStopped: this.guestStopped, reachedInitramfs });
+    this.stopper.attach({ qemu: q, qmpSocket: this.qmpSocket, requestShutdown: (t: number) => session.requestShutdown(t), agentSeen: () => !!session.hello, earlyStart: this.vm.earlyStart, hello: this.guest.helloArrived, guestStopped: this.guest.guestStopped, reachedInitramfs });
     this.accel = a;
     this.state.setAccel(a);
-    this.apply({ type: "qemu-started", accel: a, restore, reason: restore ? `QEMU loads the saved VM state (${a})` : `QEMU boots the guest (${a})` });
+    this.runState.apply({ type: "qemu-started", accel: a, restore, reason: restore ? `QEMU loads the saved VM state (${a})` : `QEMU boots the guest (${a})` });
     if (config.guestAslr === "auto" && a === "tcg" && !this.toldAslr) {
       this.toldAslr = true;
       this.log.info("TCG: the guest's processes run without address-space randomisation (each exec costs ~3x less to translate); DINV_GUEST_ASLR=on keeps it");
@@ -231,109 +194,55 @@ export class Run {
   /** The guest's messages, and what the run does about them. */
   private wireGuest(): void {
     const { config } = this.p;
-    const { session, state, log } = this;
-    if (config.publish.mode === "auto") {
-      const publisher = new AutoPublisher(publishPolicy(config), this.net?.kind === "passt"
-        ? { unavailable: "passt cannot add forwards while it runs: list the port in DINV_TCP_PORTS / DINV_UDP_PORTS, or use DINV_NET=slirp" }
-        : slirpBackend(this.qmpSocket), log, Date.now, budgetedLines(session.budget, log));
-      this.publisher = publisher;
-      publisher.onchange = (s) => state.setPublished(s);
-      session.onpublished = (ports) => {
-        if (!this.stopper.requested) publisher.offer(ports);
-      };
-    }
-    session.onmismatch = (guestVersion) => {
-      state.setHostError("protocol", {
-        message: `the guest agent speaks protocol version ${guestVersion}, this launcher ${PROTOCOL_VERSION}: the guest image and the launcher come from different builds`,
-        hint: "rebuild both (npm run build), or use the guest files of this launcher's image",
-      });
-      this.mismatch = true;
-      // No agent of ours will come: the stop goes on to QEMU at once.
-      this.markHello();
-      this.stop("the guest agent speaks another protocol version");
-    };
-    session.onhello = (h) => {
-      this.markHello();
-      log.info({ bootId: h.bootId, agent: h.agentVersion, uptimeMs: h.uptimeMs }, "guest agent connected");
-    };
-    session.ondisconnect = () => {
-      // Only a guest that said hello can be missed (not a QEMU a failed restore ended).
-      if (!this.stopper.requested && session.hello) state.setHostError("agent", { message: "the guest agent disconnected", hint: "it reconnects by itself; if not, see the console lines in the log" });
-    };
-    session.onstatus = (status) => this.onGuestStatus(status);
+    const { session, log } = this;
+    this.guest = new GuestWatch(session, this.state, log, {
+      publisher: config.publish.mode === "auto" ? publisherFor(config, this.vm.net, this.qmpSocket, session, log) : undefined,
+      stopping: () => this.stopper.requested,
+      qemu: () => this.qemu,
+      warm: () => this.warm.info,
+      onfact: (fact) => (fact.type === "mismatch" ? this.stop("the guest agent speaks another protocol version") : this.onGuestPhase(fact.phase, fact.status, fact.loud)),
+    });
   }
 
-  private onGuestStatus(status: StatusSnapshot): void {
-    const { session, state, log, qemu } = this;
-    if (status.state.phase === "stopping" || status.state.phase === "stopped") this.guestStopAt[status.state.phase] ??= Date.now();
-    if (status.state.phase === "stopped") this.markGuestStopped();
-    state.setHostError("agent", undefined);
-    const timeline = !qemu || !session.hello
-      ? undefined
-      : this.warm.info?.start === "warm"
-        ? warmTimeline(qemu.startedAt, this.warm.info.loadMs ?? 0, session.hello.receivedAt, status.state.phase === "ready" ? Date.now() : undefined)
-        : bootTimeline(qemu.startedAt, session.hello.receivedAt, session.hello, status);
-    state.setGuest(status, timeline);
-    const phase = status.state.phase;
-    if (phase === this.lastPhase) return;
-    this.lastPhase = phase;
-    // A guest flipping its phase causes log lines: they spend its byte budget too (never the actions).
-    const loud = session.budget.take(256).allowed;
+  /** The guest's phase changed: ready (announce, or hold for the warm start), or another phase of the run. */
+  private onGuestPhase(phase: StatusSnapshot["state"]["phase"], status: StatusSnapshot, loud: boolean): void {
     if (phase === "ready") {
-      if (!qemu) return;
+      if (!this.qemu) return;
       if (!this.warm.withholdForward) return this.announceReady(loud);
-      this.apply({ type: "hold", reason: this.warm.restoring ? "the restored guest is ready; adding the docker API forward" : "the guest is ready; saving its state for warm starts first" });
+      this.runState.apply({ type: "hold", reason: this.warm.restoring ? "the restored guest is ready; adding the docker API forward" : "the guest is ready; saving its state for warm starts first" });
       this.releasing ??= this.releaseWarm();
       return;
     }
-    this.apply({ type: "guest", phase, reason: phase === "degraded" ? status.state.errors.map((e) => e.message).join("; ") : `the guest is ${phase}` });
-    if (status.state.phase === "degraded") {
-      if (loud) for (const e of status.state.errors) if (session.budget.take(e.message.length).allowed) log.error({ step: e.step, hint: e.hint }, `guest degraded: ${e.message}`);
-      if (this.options.command?.length && this.commandExit === undefined) {
-        this.commandExit = EXIT.failed;
-        this.stop("the guest is degraded; not running the command");
-      }
-    } else {
-      const shutdown = phase === "stopped" ? status.steps.find((s) => s.name === "shutdown")?.detail : undefined;
-      if (loud) log.info(`guest ${phase}${shutdown ? `: ${shutdown}` : ""}`);
+    this.runState.apply({ type: "guest", phase, reason: status.state.phase === "degraded" ? status.state.errors.map((e) => e.message).join("; ") : `the guest is ${phase}` });
+    if (phase === "degraded" && this.options.command?.length && this.commandExit === undefined) {
+      this.commandExit = EXIT.failed;
+      this.stop("the guest is degraded; not running the command");
     }
   }
 
-  /**
-   * A ready guest held back by the warm start: `dinv warm save -- COMMAND`'s command first (what it
-   * pulls or builds goes into the state), then the save, then the docker API forward; then ready.
-   */
+  /** A ready guest held back by the warm start: released (announced), or the run stops as the warm start says. */
   private async releaseWarm(): Promise<void> {
-    const { warm, state, log } = this;
-    const forward = async () => {
-      const refusal = await warm.addForward(this.qmpSocket);
-      if (refusal) state.setHostError("forward", { message: refusal, hint: "is the port in use on the launcher side? set DINV_DOCKER_PORT" });
-      return !refusal;
-    };
-    const before = warm.commandBeforeSave;
-    if (before) {
-      if (!(await forward())) return;
-      const code = await new Promise<number>((resolve) => runCommand(before, state.snapshot(), log, (c) => resolve(c)));
-      if (code !== 0) {
-        this.commandExit ??= code;
-        return this.stop(`the command before the save exited ${code}; nothing saved`);
-      }
+    const out = await this.warm.release({
+      qmpSocket: this.qmpSocket,
+      dockerVersion: () => this.session.status?.dockerVersion,
+      log: this.log,
+      stopping: () => this.stopper.requested,
+      runCommand: (argv) => new Promise<number>((resolve) => runCommand(argv, this.state.snapshot(), this.log, (c) => resolve(c))),
+    });
+    if (this.warm.info) this.state.setWarm(this.warm.info);
+    if (out.kind === "refused") return this.state.setHostError("forward", { message: out.reason, hint: "is the port in use on the launcher side? set DINV_DOCKER_PORT" });
+    if (out.kind === "stop") {
+      this.commandExit ??= out.exit;
+      return this.stop(out.reason);
     }
-    const saved = await warm.save({ qmpSocket: this.qmpSocket, dockerVersion: this.session.status?.dockerVersion, log });
-    if (warm.info) state.setWarm(warm.info);
-    if (saved && warm.saveOnlyRun) {
-      this.commandExit ??= saved.ok ? 0 : 1;
-      return this.stop("dinv warm save: done");
-    }
-    if (this.stopper.requested || !(await forward())) return;
-    this.announceReady();
+    if (out.kind === "released") this.announceReady();
   }
 
   private announceReady(loud = true): void {
     const { session, state, qemu } = this;
     const status = session.status;
     if (!qemu || status?.state.phase !== "ready") return;
-    this.apply(this.runState.phase === "holding" ? { type: "released", reason: "dockerd answers" } : { type: "guest", phase: "ready", reason: "dockerd answers" });
+    this.runState.apply(this.runState.current.phase === "holding" ? { type: "released", reason: "dockerd answers" } : { type: "guest", phase: "ready", reason: "dockerd answers" });
     const how = this.warm.info?.start === "warm" ? `${this.accel}, warm start` : this.accel;
     if (loud) this.log.info({ timeline: state.snapshot().timeline, accel: this.accel }, `dinv ready: dockerd ${status.dockerVersion ?? "?"} answers at ${state.snapshot().dockerHost} after ${((Date.now() - qemu.startedAt) / 1000).toFixed(1)} s (${how})`);
     const command = this.options.command;
@@ -350,16 +259,12 @@ export class Run {
     this.stopper.request(reason, timeoutSeconds);
   }
 
-  private readonly onSignal = (signal: NodeJS.Signals) => this.stop(`received ${signal}`);
-
   private wireStop(): void {
     this.stopper.onrequested = (reason) => {
       this.warm.cancel();
-      this.apply({ type: "stop-requested", reason });
+      this.runState.apply({ type: "stop-requested", reason });
     };
-    process.on("SIGINT", this.onSignal);
-    process.on("SIGTERM", this.onSignal);
-    this.closers.push(() => process.off("SIGINT", this.onSignal), () => process.off("SIGTERM", this.onSignal));
+    this.closers.push(this.stopper.onSignals(this.p.config.shutdownTimeoutSeconds));
   }
 
   /** The agent channel, the control API and the docker socket; the VM's QMP event monitor. */
@@ -373,9 +278,9 @@ export class Run {
 
   /** Everything the run opened, closed; the run's end, with its exit code. */
   private async end(code: number, reason: string): Promise<number> {
-    if (!isOver(this.runState)) {
+    if (!isOver(this.runState.current)) {
       // The end of a run that was never asked to stop (a failed boot, QEMU gone) passes no stop.
-      this.apply({ type: "ended", code, reason });
+      this.runState.apply({ type: "ended", code, reason });
     }
     this.monitor.stop();
     await this.services.stop();
@@ -383,21 +288,21 @@ export class Run {
     await this.files.discardUnpacked();
     await this.files.runDir.release();
     for (const close of this.closers) await close();
-    return exitCode(this.runState) ?? code;
+    return exitCode(this.runState.current) ?? code;
   }
 
   /** QEMU has exited: the exit code, from how the run came to its end. */
   private async finish(exit: { exitCode: number | undefined; signal: string | undefined }): Promise<number> {
     const how = await this.stopper.finished();
     const verdict = runVerdict({
-      mismatch: this.mismatch,
+      mismatch: this.guest.mismatch,
       commandExit: this.commandExit,
       clean: this.session.status?.state.phase === "stopped",
       requested: this.stopper.requested,
       forced: this.stopper.forced,
       how,
     });
-    const stopTimeline = stopTimelineOf(this.stopper.requestedAt, this.guestStopAt, Date.now());
+    const stopTimeline = stopTimelineOf(this.stopper.requestedAt, this.guest.stopAt, Date.now());
     if (stopTimeline) this.log.info({ stopTimeline }, `stop: ${describeStopTimeline(stopTimeline)}`);
     if (verdict.level === "info") this.log.info(verdict.message);
     else this.log[verdict.level]({ exit }, verdict.message);

@@ -143,3 +143,30 @@ export function changeLine(s: RunState): { level: "debug" | "info"; text: string
   const level = s.phase === "booting" || s.phase === "preparing" ? "debug" : "info";
   return { level, text: `run ${s.phase}${s.phase === "booting" && s.attempt > 1 ? ` (attempt ${s.attempt})` : ""}: ${s.reason}` };
 }
+
+/** The one holder of the run's state: every change through `next`, logged, handed to the control API. */
+export class RunStateHolder {
+  private state: RunState;
+
+  constructor(
+    private readonly onchange: (state: RunState) => void,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.state = { phase: "preparing", at: now(), reason: "started" };
+  }
+
+  get current(): RunState {
+    return this.state;
+  }
+
+  /** Apply an event; reasons are bounded to what the control API carries. */
+  apply(event: RunEvent): void {
+    const after = next(this.state, { ...event, reason: event.reason.length > REASON_MAX ? `${event.reason.slice(0, REASON_MAX - 1)}…` : event.reason }, this.now());
+    if (after === this.state) return;
+    this.state = after;
+    this.onchange(after);
+  }
+}
+
+/** Longest reason the run's state carries, characters (the control API's bound). */
+export const REASON_MAX = 1000;

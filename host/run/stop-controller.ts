@@ -66,6 +66,17 @@ export class StopController {
     if (this.vm) void forceQuit(this.vm);
   }
 
+  /** SIGINT and SIGTERM ask for a stop; returns what stops listening. */
+  onSignals(timeoutSeconds: number): () => void {
+    const onSignal = (signal: NodeJS.Signals) => this.request(`received ${signal}`, timeoutSeconds);
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
+    return () => {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+    };
+  }
+
   /** A VM now runs (after each boot attempt's start): a pending request starts on it. */
   attach(vm: VmHandle): void {
     this.vm = vm;

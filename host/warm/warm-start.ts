@@ -38,6 +38,20 @@ export interface RestoreDeps {
   onStart: (q: QemuProcess) => void;
 }
 
+/** What releasing a held-back guest needs of the run. */
+export interface ReleaseDeps {
+  qmpSocket: string;
+  /** dockerd's version as the guest reports it now */
+  dockerVersion: () => string | undefined;
+  log: Logger;
+  stopping: () => boolean;
+  /** run the user's command with DOCKER_HOST set; resolves with its exit code */
+  runCommand: (argv: string[]) => Promise<number>;
+}
+
+/** What the run does next: announce the guest; stop with this exit code; report the forward refused; nothing (a stop came). */
+export type ReleaseOutcome = { kind: "released" } | { kind: "stop"; reason: string; exit: number } | { kind: "refused"; reason: string } | { kind: "stopping" };
+
 /** What a save needs of the run. */
 export interface SaveDeps {
   qmpSocket: string;
@@ -210,6 +224,25 @@ export class WarmStart {
     log.warn(`warm start: booting cold: ${reason}`);
     this.plan = { kind: "cold", shape: this.plan.shape, reason, save: false };
     this.info = { start: "cold", reason };
+  }
+
+  /**
+   * A ready guest held back: `dinv warm save -- COMMAND`'s command first (what it pulls or builds
+   * goes into the state), then the save, then the docker API forward. What the run does next.
+   */
+  async release(h: ReleaseDeps): Promise<ReleaseOutcome> {
+    const before = this.commandBeforeSave;
+    if (before) {
+      const refused = await this.addForward(h.qmpSocket);
+      if (refused) return { kind: "refused", reason: refused };
+      const code = await h.runCommand(before);
+      if (code !== 0) return { kind: "stop", reason: `the command before the save exited ${code}; nothing saved`, exit: code };
+    }
+    const saved = await this.save({ qmpSocket: h.qmpSocket, dockerVersion: h.dockerVersion(), log: h.log });
+    if (saved && this.saveOnlyRun) return { kind: "stop", reason: "dinv warm save: done", exit: saved.ok ? 0 : 1 };
+    if (h.stopping()) return { kind: "stopping" };
+    const refused = await this.addForward(h.qmpSocket);
+    return refused ? { kind: "refused", reason: refused } : { kind: "released" };
   }
 
   /**
