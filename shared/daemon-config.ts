@@ -12,6 +12,13 @@ export const DOCKER_SOCKET = "/var/run/docker.sock";
 export const DAEMON_JSON = "/etc/docker/daemon.json";
 /** Where the server's TLS files go: /etc is the RAM-backed overlay, gone at power-off. */
 export const TLS_DIR = "/etc/docker/tls";
+/** The server's TLS files in TLS_DIR: name, mode, and the DockerdSpec.tls field that holds each. */
+export const TLS_FILES = [
+  { name: "ca.pem", mode: 0o644, field: "caPem" },
+  { name: "cert.pem", mode: 0o644, field: "certPem" },
+  { name: "key.pem", mode: 0o600, field: "keyPem" },
+] as const;
+
 /** Socket of the containerd the guest init starts early (see alpine/rootfs/usr/lib/dinv/prep). */
 export const EARLY_CONTAINERD = GUEST_FILES.containerdSocket;
 

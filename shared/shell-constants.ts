@@ -4,6 +4,7 @@
 
 import { DISK_LABEL, DISK_SERIAL, EARLY_BOOT_DIR, EARLY_MAY_FORMAT, EARLY_OWN_CONTAINERD, GUEST_DOCKER_ROOT, INITRAMFS_STARTED, MIN_ENGINE, SLIRP } from "./constants.js";
 import { DAEMON_JSON, EARLY_CONTAINERD, TLS_DIR } from "./daemon-config.js";
+import { renderDiskActionShell } from "./disk-action.js";
 import { GUEST_FILES, GUEST_RUN_DIR } from "./guest-paths.js";
 export { renderContainerdToml } from "./guest-paths.js";
 
@@ -43,5 +44,5 @@ export function renderShellConstants(values: Record<string, string> = SHELL_CONS
     if (!/^[A-Z][A-Z0-9_]*$/.test(k)) throw new Error(`not a shell variable name: ${k}`);
     return `${k}=${quote(v)}`;
   });
-  return `# Generated from shared/shell-constants.ts by scripts/bundle.mjs; do not edit.\n${lines.join("\n")}\n`;
+  return `# Generated from shared/shell-constants.ts by scripts/bundle.mjs; do not edit.\n${lines.join("\n")}\n${renderDiskActionShell()}\n`;
 }

@@ -2,6 +2,7 @@
 
 import { readdir, readFile, mkdir, chown } from "node:fs/promises";
 import type { DiskSpec } from "../../shared/protocol/guest-config.js";
+import { diskAction } from "../../shared/disk-action.js";
 import { must, run } from "./exec.js";
 import { GuestStepError } from "./types.js";
 
@@ -42,19 +43,20 @@ export async function prepareDisk(spec: DiskSpec): Promise<string> {
   const blkid = await run("blkid", ["-p", "-o", "export", device]);
   const probe = interpretBlkid(blkid.exitCode, blkid.stdout);
   let done: string;
-  if (probe.kind === "blank" && !spec.mayFormat) {
+  const action = diskAction(blkid.exitCode, probe.kind === "filesystem" ? probe.type : undefined, spec.mayFormat);
+  if (action === "refuse-blank") {
     throw new GuestStepError(
       `the ${spec.role} disk (serial ${spec.serial}) reads as blank, but the launcher did not create it and it has held data, so dinv does not format it (a failed read also looks blank)`,
       "check the disk image on the launcher side (qemu-img check); move it aside to have dinv create a new one",
     );
   }
-  if (probe.kind === "blank") {
+  if (action === "format") {
     await must("mkfs.ext4", ["-q", "-L", spec.label, "-E", "lazy_itable_init=1,lazy_journal_init=1", device], 600_000);
     done = "formatted blank disk as ext4";
-  } else if (probe.kind === "filesystem" && probe.type === "ext4") {
-    done = `mounted existing ext4${probe.label ? ` (label ${probe.label})` : ""}`;
+  } else if (action === "mount") {
+    done = `mounted existing ext4${probe.kind === "filesystem" && probe.label ? ` (label ${probe.label})` : ""}`;
   } else {
-    const what = probe.kind === "filesystem" ? `a ${probe.type} filesystem` : probe.what;
+    const what = probe.kind === "filesystem" ? `a ${probe.type} filesystem` : probe.kind === "other" ? probe.what : "nothing";
     throw new GuestStepError(
       `the ${spec.role} disk (serial ${spec.serial}) holds ${what}; dinv only formats blank disks and mounts ext4, so it left it untouched`,
       `move the disk image aside (dinv then creates a new one) or give dinv an ext4 disk`,

@@ -3,7 +3,7 @@
 import { request } from "node:http";
 import { existsSync, watch, type FSWatcher } from "node:fs";
 import { access, chown, mkdir, readFile, writeFile } from "node:fs/promises";
-import { DAEMON_JSON, DOCKER_SOCKET, EARLY_CONTAINERD, TLS_DIR, daemonJson } from "../../shared/daemon-config.js";
+import { DAEMON_JSON, DOCKER_SOCKET, EARLY_CONTAINERD, TLS_DIR, TLS_FILES, daemonJson } from "../../shared/daemon-config.js";
 import type { DockerdSpec } from "../../shared/protocol/guest-config.js";
 import { GUEST_DOCKER_ROOT } from "../../shared/constants.js";
 import { adoptProcess, followFile } from "./adopted.js";
@@ -50,9 +50,7 @@ export class Dockerd {
     await mkdir("/etc/docker", { recursive: true });
     if (spec.tls) {
       await mkdir(TLS_DIR, { recursive: true, mode: 0o700 });
-      await writeFile(`${TLS_DIR}/ca.pem`, spec.tls.caPem, { mode: 0o644 });
-      await writeFile(`${TLS_DIR}/cert.pem`, spec.tls.certPem, { mode: 0o644 });
-      await writeFile(`${TLS_DIR}/key.pem`, spec.tls.keyPem, { mode: 0o600 });
+      for (const f of TLS_FILES) await writeFile(`${TLS_DIR}/${f.name}`, spec.tls[f.field], { mode: f.mode });
     }
     const early = await access(EARLY_CONTAINERD).then(() => EARLY_CONTAINERD, () => undefined);
     if (!early) log("info", "early containerd not up; dockerd starts its own", "agent");

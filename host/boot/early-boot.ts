@@ -3,7 +3,7 @@
 // initramfs. Pure; the launcher writes the result into its run directory.
 
 import { DISK_SERIAL, EARLY_BOOT_DIR, EARLY_MAY_FORMAT, EARLY_OWN_CONTAINERD } from "../../shared/constants.js";
-import { daemonJson, EARLY_CONTAINERD, usesContainerdStore } from "../../shared/daemon-config.js";
+import { daemonJson, EARLY_CONTAINERD, TLS_FILES, usesContainerdStore } from "../../shared/daemon-config.js";
 import type { GuestConfig } from "../../shared/protocol/guest-config.js";
 
 export { EARLY_BOOT_DIR } from "../../shared/constants.js";
@@ -41,9 +41,7 @@ export function earlyBootFiles(guest: GuestConfig): { files: ArchiveEntry[] } | 
       ...(tls
         ? [
             { path: `${dir}/tls`, mode: 0o700 },
-            { path: `${dir}/tls/ca.pem`, mode: 0o644, data: tls.caPem },
-            { path: `${dir}/tls/cert.pem`, mode: 0o644, data: tls.certPem },
-            { path: `${dir}/tls/key.pem`, mode: 0o600, data: tls.keyPem },
+            ...TLS_FILES.map((f) => ({ path: `${dir}/tls/${f.name}`, mode: f.mode, data: tls[f.field] })),
           ]
         : []),
     ],

@@ -5,6 +5,7 @@ import { parseArgs } from "node:util";
 import { z } from "zod";
 import type { DinvState } from "../../shared/protocol/control.js";
 import { ControlClient, ControlRequestError, UnreachableError } from "../control/client.js";
+import { ConfigError, dirVariable } from "../config/env.js";
 import { RUN_FILES } from "../run/run-files.js";
 import { eventLines, progressLine, summary } from "./format.js";
 
@@ -49,9 +50,12 @@ function options(args: string[], spec: { json?: boolean; timeout?: boolean }) {
 
 /** The control socket: DINV_RUN_DIR/control.sock (the same variable `dinv run` uses). */
 export function controlSocket(env: Record<string, string | undefined>): string {
-  const dir = z.string().regex(/^\//).safeParse(env.DINV_RUN_DIR?.trim() || "/run/dinv");
-  if (!dir.success) throw new UsageError(`DINV_RUN_DIR=${JSON.stringify(env.DINV_RUN_DIR)}: expected an absolute directory`);
-  return join(dir.data, RUN_FILES.controlSocket);
+  try {
+    return join(dirVariable(env, "DINV_RUN_DIR"), RUN_FILES.controlSocket);
+  } catch (err) {
+    if (err instanceof ConfigError) throw new UsageError(err.problems.join("; "));
+    throw err;
+  }
 }
 
 type Out = { write(text: string): void; isTTY?: boolean };

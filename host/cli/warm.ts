@@ -2,8 +2,9 @@
 
 import { mkdir, mkdtemp, rm, rmdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { isAbsolute, join } from "node:path";
-import { ALLOWED } from "../config/env.js";
+import { join } from "node:path";
+import { ConfigError, dirVariable } from "../config/env.js";
+import { dockerDiskPath } from "../run/run-files.js";
 import { guestConfigFor } from "../guest-config.js";
 import { runLauncher } from "../run/start.js";
 import type { Logger } from "../log.js";
@@ -27,10 +28,13 @@ are unset. DINV_WARM_START=off turns it off.
 type Out = { write: (s: string) => unknown };
 
 export async function warmSave(env: Record<string, string | undefined>, log: Logger, guestDir: string, command: string[]): Promise<number> {
-  const warmDir = env.DINV_WARM_DIR?.trim() || "/var/cache/dinv";
   // Checked before anything is created: a relative path would make a directory wherever this runs.
-  if (!isAbsolute(warmDir) || warmDir.split("/").includes("..")) {
-    log.error(`dinv warm save: DINV_WARM_DIR=${JSON.stringify(warmDir)} is not allowed. Allowed: ${ALLOWED.DINV_WARM_DIR}`);
+  let warmDir: string;
+  try {
+    warmDir = dirVariable(env, "DINV_WARM_DIR");
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    log.error(`dinv warm save: ${err.problems.join("; ")}`);
     return 2;
   }
   try {
@@ -53,7 +57,7 @@ export async function warmSave(env: Record<string, string | undefined>, log: Log
     });
   } finally {
     // Only what this command created: the scratch docker disk (its copy is in the store) and its directories.
-    await rm(join(dockerDir, "docker.qcow2"), { force: true });
+    await rm(dockerDiskPath({ dockerDir }), { force: true });
     await rmdir(dockerDir).catch(() => undefined);
     await rmdir(join(scratch, "run")).catch(() => undefined);
     await rmdir(scratch).catch(() => undefined);

@@ -3,10 +3,20 @@
 
 import { z } from "zod";
 import { DEFAULT_BIP, GUEST_DOCKER_PORT, GUEST_DOCKER_ROOT, GUEST_DOCKER_TLS_PORT } from "../../shared/constants.js";
-import { checkPath, normalisePath, parsePathList, parsePortList, parsePortRanges } from "./lists.js";
-import { parseSize } from "./size.js";
-import { reservedDaemonKeys } from "../../shared/daemon-config.js";
-import { runDirTooLong } from "../run/run-files.js";
+import { checkPath, normalisePath, parsePathList, parsePortRanges } from "./lists.js";
+import { daemonJson, dir, fail, GiB, int, ipv4, LAUNCHER_DIR, list, LOG_LEVELS, MAX_UID, MiB, optionalPort, overlaps, ports, RESERVED_DAEMON_KEYS, size, text } from "./fields.js";
+export { LAUNCHER_DIR, LOG_LEVELS, overlaps, RESERVED_DAEMON_KEYS } from "./fields.js";
+import { DISK_FILES, runDirTooLong } from "../run/run-files.js";
+
+/** The directories' defaults, as the original DinV and the container image have them. */
+export const DEFAULT_DIRS = { docker: "/docker", volume: "/volume", run: "/run/dinv", warm: "/var/cache/dinv" } as const;
+
+/** One directory variable alone, parsed as `dinv run` parses it (the CLI's commands need only it); throws ConfigError. */
+export function dirVariable(env: Record<string, string | undefined>, name: "DINV_RUN_DIR" | "DINV_WARM_DIR"): string {
+  const parsed = dir(name === "DINV_RUN_DIR" ? DEFAULT_DIRS.run : DEFAULT_DIRS.warm).safeParse(env[name]);
+  if (parsed.success) return parsed.data;
+  throw new ConfigError([`${name}=${JSON.stringify(env[name])}: ${parsed.error.issues[0]?.message ?? "invalid"}. Allowed: ${ALLOWED[name]}`]);
+}
 
 /** What each variable accepts, quoted in errors and in `dinv run --help`. */
 export const ALLOWED: Record<string, string> = {
@@ -25,9 +35,9 @@ export const ALLOWED: Record<string, string> = {
   DINV_SHUTDOWN_TIMEOUT: "whole seconds from 0 to 3600 (default 5)",
   DINV_MACHINE: "microvm or q35 (default microvm)",
   DINV_ACCEL: "auto, kvm or tcg (default auto: KVM when usable, else TCG)",
-  DINV_DOCKER_DIR: "an absolute directory for docker.qcow2 (default /docker)",
-  DINV_VOLUME_DIR: "an absolute directory for volume.qcow2 (default /volume)",
-  DINV_RUN_DIR: "an absolute directory for sockets and pid files (default /run/dinv)",
+  DINV_DOCKER_DIR: `an absolute directory for ${DISK_FILES.docker} (default ${DEFAULT_DIRS.docker})`,
+  DINV_VOLUME_DIR: `an absolute directory for ${DISK_FILES.volume} (default ${DEFAULT_DIRS.volume})`,
+  DINV_RUN_DIR: `an absolute directory for sockets and pid files (default ${DEFAULT_DIRS.run})`,
   DINV_GUEST_DIR: "an absolute directory holding vmlinux (or vmlinuz), initramfs.cpio and rootfs.img (or rootfs.img.zst)",
   DINV_DOCKER_PORT: "a TCP port 1-65535 for the docker API forward (default 2375, or 2376 with DOCKER_TLS_CERTDIR)",
   DOCKER_TLS_CERTDIR: "an absolute directory for the TLS certificates of the docker API, as in docker:dind (default empty: plain API on 2375)",
@@ -46,256 +56,188 @@ export const ALLOWED: Record<string, string> = {
   DINV_LOG_LEVEL: "trace, debug, info, warn, error or silent (default info; debug shows dockerd's own lines and QEMU's command line)",
   DINV_LOG_FORMAT: "json or pretty (default: pretty on a terminal, json otherwise; the image sets pretty)",
   DINV_9P_SECURITY: "mapped or none: how 9p shares keep the guest's owners and modes (default mapped: in xattrs, files on the launcher side are 0644/0755 and owned by the launcher's user, so the guest can plant no setuid binary or device node; none, the original's: passed through, trusting the guest)",
-  DINV_DOCKERD_CONFIG: `a JSON object of daemon.json keys, without the keys dinv sets itself (${reservedDaemonKeys().join(", ")}) (default {})`,
+  DINV_DOCKERD_CONFIG: `a JSON object of daemon.json keys, without the keys dinv sets itself (${RESERVED_DAEMON_KEYS.join(", ")}) (default {})`,
   DINV_WARM_START: "auto or off: restore a saved, ready VM instead of booting when DINV_WARM_DIR holds one of this shape, and save one after a cold boot (default auto)",
-  DINV_WARM_DIR: "an absolute directory for saved VM states; warm starts happen only when it exists, e.g. as a volume (default /var/cache/dinv)",
+  DINV_WARM_DIR: `an absolute directory for saved VM states; warm starts happen only when it exists, e.g. as a volume (default ${DEFAULT_DIRS.warm})`,
   DINV_REGISTRY_MIRRORS: "';'-separated http(s):// URLs of registry mirrors (default none)",
   DINV_INSECURE_REGISTRIES: "';'-separated registries (host[:port] or CIDR) dockerd may reach without TLS (default none)",
 };
-
-/** daemon.json keys dinv owns (the API sockets, TLS, the bridge, the data root, the stop timeout), from its renderer. */
-export const RESERVED_DAEMON_KEYS = reservedDaemonKeys();
-
-const MAX_UID = 4294967294;
-
-/** pino's levels a user may pick. */
-export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "silent"] as const;
-
-const text = (def: string) => z.string().optional().transform((v) => (v === undefined || v.trim() === "" ? def : v.trim()));
-
-const int = (def: string, min: number, max: number) =>
-  text(def).transform((s, ctx) => {
-    if (!/^\d+$/.test(s)) return fail(ctx, "not a whole number");
-    const n = Number(s);
-    if (n < min || n > max) return fail(ctx, `out of range`);
-    return n;
-  });
-
-const size = (def: string, min: number, max: number, bare: "" | "M") =>
-  text(def).transform((s, ctx) => {
-    const bytes = parseSize(s, bare);
-    if (bytes === undefined) return fail(ctx, "not a size");
-    if (bytes < min || bytes > max) return fail(ctx, "out of range");
-    return bytes;
-  });
-
-const ports = text("").transform((s, ctx) => {
-  const result = parsePortList(s);
-  return result.ok ? result.value : fail(ctx, result.reason);
-});
-
-/** A port 1-65535, or undefined when unset or empty. */
-const optionalPort = text("").transform((s, ctx) => {
-  if (!s) return undefined;
-  return /^\d+$/.test(s) && Number(s) >= 1 && Number(s) <= 65535 ? Number(s) : fail(ctx, "not a port 1-65535");
-});
-
-const dir = (def: string) =>
-  text(def).transform((s, ctx) => {
-    const reason = checkPath(s);
-    return reason && s !== "/" ? fail(ctx, reason) : normalisePath(s);
-  });
-
-const list = (check: (item: string) => boolean, what: string) =>
-  text("").transform((s, ctx) => {
-    const items = s.split(";").map((i) => i.trim()).filter(Boolean);
-    const bad = items.find((i) => !check(i));
-    return bad === undefined ? items : fail(ctx, `"${bad}" is not ${what}`);
-  });
-
-const daemonJson = text("{}").transform((s, ctx) => {
-  let value: unknown;
-  try {
-    value = JSON.parse(s);
-  } catch (err) {
-    return fail(ctx, `not JSON (${(err as Error).message})`);
-  }
-  const parsed = z.record(z.string(), z.unknown()).safeParse(value);
-  if (!parsed.success || Array.isArray(value)) return fail(ctx, "not a JSON object");
-  const reserved = Object.keys(parsed.data).filter((k) => RESERVED_DAEMON_KEYS.includes(k));
-  if (reserved.length) return fail(ctx, `sets ${reserved.join(", ")}, which dinv sets itself (use DINV_BIP, DINV_SHUTDOWN_TIMEOUT)`);
-  return parsed.data;
-});
-
-/** Where the container image keeps the launcher, its guest and its seccomp profile. */
-export const LAUNCHER_DIR = "/usr/lib/dinv";
-
-/** Whether one path is the other or lies inside it (normalised absolute paths). */
-export const overlaps = (a: string, b: string) => a === b || a.startsWith(`${b}/`) || b.startsWith(`${a}/`);
-
-const ipv4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
-
-function fail(ctx: z.RefinementCtx, message: string): never {
-  ctx.addIssue({ code: "custom", message });
-  return z.NEVER as never;
-}
 
 /** The docker API forward's port: DINV_DOCKER_PORT, else docker's conventional 2375 plain / 2376 TLS. */
 const dockerPortOf = (env: { DINV_DOCKER_PORT: number | undefined; DOCKER_TLS_CERTDIR: string | undefined }) =>
   env.DINV_DOCKER_PORT ?? (env.DOCKER_TLS_CERTDIR ? GUEST_DOCKER_TLS_PORT : GUEST_DOCKER_PORT);
 
-const GiB = 2 ** 30;
-const MiB = 2 ** 20;
+
+/** Each variable on its own: the original DinV's and dinv's own. */
+function variables(defaults: { guestDir: string }) {
+  return z.object({
+    DINV_CPUS: int("1", 1, 64),
+    DINV_MEMORY: size("512M", 128 * MiB, 1024 * GiB, "M"),
+    DINV_TCP_PORTS: ports,
+    DINV_UDP_PORTS: ports,
+    DINV_MOUNTS: text("").transform((s, ctx) => {
+      const result = parsePathList(s);
+      return result.ok ? result.value : fail(ctx, result.reason);
+    }),
+    DINV_DOCKER_SIZE: size("64G", GiB, 64 * 1024 * GiB, ""),
+    DINV_VOLUME_PATH: text("").transform((s, ctx) => {
+      if (!s) return undefined;
+      const reason = checkPath(s);
+      if (reason) return fail(ctx, reason);
+      const path = normalisePath(s);
+      if (overlaps(path, GUEST_DOCKER_ROOT)) return fail(ctx, `overlaps docker's data root ${GUEST_DOCKER_ROOT}`);
+      if (/^\/(proc|sys|dev|run|etc|usr|bin|sbin|lib|boot)(\/|$)/.test(path)) return fail(ctx, "is a system directory of the guest");
+      return path;
+    }),
+    DINV_VOLUME_SIZE: size("64G", 16 * MiB, 64 * 1024 * GiB, ""),
+    DINV_VOLUME_UID: int("0", 0, MAX_UID),
+    DINV_VOLUME_GID: int("0", 0, MAX_UID),
+    DINV_DOCKER_SOCK_UID: int("0", 0, MAX_UID),
+    DINV_DOCKER_SOCK_GID: int("0", 0, MAX_UID),
+    DINV_SHUTDOWN_TIMEOUT: int("5", 0, 3600),
+    DINV_MACHINE: text("microvm").pipe(z.enum(["microvm", "q35"], { message: "unknown machine type" })),
+    DINV_ACCEL: text("auto").pipe(z.enum(["auto", "kvm", "tcg"], { message: "unknown accelerator" })),
+    DINV_DOCKER_DIR: dir(DEFAULT_DIRS.docker),
+    DINV_VOLUME_DIR: dir(DEFAULT_DIRS.volume),
+    DINV_RUN_DIR: dir(DEFAULT_DIRS.run).transform((s, ctx) => {
+      const reason = runDirTooLong(s);
+      return reason ? fail(ctx, reason) : s;
+    }),
+    DINV_GUEST_DIR: dir(defaults.guestDir),
+    DINV_DOCKER_PORT: optionalPort,
+    // Same name and meaning as in docker:dind: set = TLS on 2376 with certificates generated there.
+    DOCKER_TLS_CERTDIR: text("").transform((s, ctx) => {
+      if (!s) return undefined;
+      const reason = checkPath(s);
+      return reason ? fail(ctx, reason) : normalisePath(s);
+    }),
+    DINV_BIND_ADDR: text("127.0.0.1").pipe(z.string().regex(ipv4, "not an IPv4 address")),
+    DINV_DOCKER_SOCK: text("").transform((s, ctx) => {
+      if (!s) return undefined;
+      const reason = checkPath(s);
+      return reason ? fail(ctx, reason) : normalisePath(s);
+    }),
+    DINV_CONTROL_GID: text("").transform((s, ctx) => {
+      if (!s) return undefined;
+      return /^\d+$/.test(s) && Number(s) <= MAX_UID ? Number(s) : fail(ctx, "not a gid");
+    }),
+    DINV_CONTROL_PORT: optionalPort,
+    DINV_NET: text("slirp").pipe(z.enum(["slirp", "passt"], { message: "unknown network" })),
+    DINV_EARLY_START: text("on").pipe(z.enum(["on", "off"], { message: "must be on or off" })),
+    DINV_GUEST_ASLR: text("auto").pipe(z.enum(["auto", "on", "off"], { message: "must be auto, on or off" })),
+    DINV_MOUNTS_FS: text("auto").pipe(z.enum(["auto", "virtiofs", "9p"], { message: "unknown mount transport" })),
+    DINV_9P_OPTIONS: text("msize=512000,cache=mmap").transform((s, ctx) => {
+      if (s === "none") return "";
+      const bad = s.split(",").find((o) => !/^(msize=\d{4,8}|cache=(none|loose|fscache|mmap)|access=(user|client|any)|posixacl|noatime)$/.test(o));
+      return bad === undefined ? s : fail(ctx, `"${bad}" is not an accepted 9p option`);
+    }),
+    DINV_PUBLISH: text("auto").pipe(z.enum(["auto", "off"], { message: "must be auto or off" })),
+    DINV_PUBLISH_PORTS: text("1-65535").transform((s, ctx) => {
+      const result = parsePortRanges(s);
+      if (!result.ok) return fail(ctx, result.reason);
+      return result.value.length ? result.value : fail(ctx, "lists no port");
+    }),
+    DINV_LOG_LEVEL: text("info").pipe(z.enum(LOG_LEVELS, { message: "unknown log level" })),
+    DINV_LOG_FORMAT: text("").pipe(z.enum(["", "json", "pretty"], { message: "unknown log format" })),
+    DINV_9P_SECURITY: text("mapped").pipe(z.enum(["mapped", "none"], { message: "must be mapped or none" })),
+    DINV_DOCKERD_CONFIG: daemonJson,
+    DINV_WARM_START: text("auto").pipe(z.enum(["auto", "off"], { message: "must be auto or off" })),
+    DINV_WARM_DIR: dir(DEFAULT_DIRS.warm),
+    DINV_REGISTRY_MIRRORS: list((u) => /^https?:\/\/[^\s/]+(\/\S*)?$/.test(u), "an http:// or https:// URL"),
+    DINV_INSECURE_REGISTRIES: list((r) => /^[A-Za-z0-9.-]+(:\d{1,5})?$|^\d+\.\d+\.\d+\.\d+\/\d+$/.test(r), "a host[:port] or a CIDR"),
+    DINV_BIP: text(DEFAULT_BIP).transform((s, ctx) => {
+      const m = /^(\d+\.\d+\.\d+\.\d+)\/(\d+)$/.exec(s);
+      if (!m || !ipv4.test(m[1]!) || Number(m[2]) < 8 || Number(m[2]) > 30) return fail(ctx, "not an address/prefix with prefix 8-30");
+      return s;
+    }),
+    });
+}
+type Variables = z.output<ReturnType<typeof variables>>;
+
+/** What no single variable can tell: ports taken twice, directories that overlap, shares that reach dinv's own files. */
+function crossChecks(env: Variables, ctx: z.RefinementCtx): void {
+  const dockerPort = dockerPortOf(env);
+  if (env.DINV_TCP_PORTS.includes(dockerPort)) {
+    ctx.addIssue({ code: "custom", path: ["DINV_TCP_PORTS"], message: `port ${dockerPort} is taken by the docker API forward (DINV_DOCKER_PORT)` });
+  }
+  // The guest dockerd's own TCP port reaches the launcher side only as DINV_DOCKER_PORT (with TLS when set).
+  const guestDockerPort = env.DOCKER_TLS_CERTDIR ? GUEST_DOCKER_TLS_PORT : GUEST_DOCKER_PORT;
+  if (guestDockerPort !== dockerPort && env.DINV_TCP_PORTS.includes(guestDockerPort)) {
+    ctx.addIssue({ code: "custom", path: ["DINV_TCP_PORTS"], message: `port ${guestDockerPort} is the guest dockerd's own API port; it is forwarded only as DINV_DOCKER_PORT (${dockerPort})` });
+  }
+  // The run directory's files are removed at the end of a run: never the guest's files, never /.
+  if (env.DINV_RUN_DIR === "/" || overlaps(env.DINV_RUN_DIR, env.DINV_GUEST_DIR)) {
+    ctx.addIssue({ code: "custom", path: ["DINV_RUN_DIR"], message: env.DINV_RUN_DIR === "/" ? "may not be / (dinv removes its run files there)" : `overlaps DINV_GUEST_DIR (${env.DINV_GUEST_DIR}): dinv removes its run files there` });
+  }
+  const control = env.DINV_CONTROL_PORT;
+  if (control !== undefined && (control === dockerPort || env.DINV_TCP_PORTS.includes(control))) {
+    ctx.addIssue({ code: "custom", path: ["DINV_CONTROL_PORT"], message: `port ${control} is already used by a forward` });
+  }
+  if (env.DINV_VOLUME_PATH && env.DINV_MOUNTS.some((m) => m === env.DINV_VOLUME_PATH)) {
+    ctx.addIssue({ code: "custom", path: ["DINV_VOLUME_PATH"], message: "is also listed in DINV_MOUNTS" });
+  }
+  // A share the guest could use to rewrite the launcher, its disks or its keys.
+  const guarded: [string, string | undefined][] = [
+    ["the launcher's own files", LAUNCHER_DIR],
+    ["DINV_GUEST_DIR", env.DINV_GUEST_DIR],
+    ["DINV_DOCKER_DIR", env.DINV_DOCKER_DIR],
+    ["DINV_VOLUME_DIR", env.DINV_VOLUME_DIR],
+    ["DINV_RUN_DIR", env.DINV_RUN_DIR],
+    ["DOCKER_TLS_CERTDIR", env.DOCKER_TLS_CERTDIR],
+    // A guest that could write saved states would run its own RAM in later runs.
+    ["DINV_WARM_DIR", env.DINV_WARM_START === "auto" ? env.DINV_WARM_DIR : undefined],
+  ];
+  for (const mount of env.DINV_MOUNTS) {
+    const hit = guarded.find(([, dir]) => dir !== undefined && overlaps(mount, dir));
+    if (hit) ctx.addIssue({ code: "custom", path: ["DINV_MOUNTS"], message: `"${mount}" overlaps ${hit[0]} (${hit[1]}): the guest could rewrite them` });
+  }
+}
+
+/** The launcher's configuration, named by what it is for. */
+function toHostConfig(env: Variables) {
+  return {
+    cpus: env.DINV_CPUS,
+    memoryBytes: env.DINV_MEMORY,
+    tcpPorts: env.DINV_TCP_PORTS,
+    udpPorts: env.DINV_UDP_PORTS,
+    mounts: env.DINV_MOUNTS,
+    dockerSizeBytes: env.DINV_DOCKER_SIZE,
+    volume: env.DINV_VOLUME_PATH
+      ? { path: env.DINV_VOLUME_PATH, sizeBytes: env.DINV_VOLUME_SIZE, uid: env.DINV_VOLUME_UID, gid: env.DINV_VOLUME_GID }
+      : undefined,
+    dockerSock: { uid: env.DINV_DOCKER_SOCK_UID, gid: env.DINV_DOCKER_SOCK_GID },
+    shutdownTimeoutSeconds: env.DINV_SHUTDOWN_TIMEOUT,
+    machine: env.DINV_MACHINE,
+    accel: env.DINV_ACCEL,
+    dockerDir: env.DINV_DOCKER_DIR,
+    volumeDir: env.DINV_VOLUME_DIR,
+    runDir: env.DINV_RUN_DIR,
+    guestDir: env.DINV_GUEST_DIR,
+    dockerPort: dockerPortOf(env),
+    tls: env.DOCKER_TLS_CERTDIR ? { certDir: env.DOCKER_TLS_CERTDIR } : undefined,
+    bindAddr: env.DINV_BIND_ADDR,
+    bip: env.DINV_BIP,
+    dockerSockPath: env.DINV_DOCKER_SOCK,
+    ninepOptions: env.DINV_9P_OPTIONS,
+    ninepSecurity: env.DINV_9P_SECURITY,
+    mountsFs: env.DINV_MOUNTS_FS,
+    earlyStart: env.DINV_EARLY_START === "on",
+    guestAslr: env.DINV_GUEST_ASLR,
+    net: env.DINV_NET,
+    control: { gid: env.DINV_CONTROL_GID, tcpPort: env.DINV_CONTROL_PORT },
+    publish: { mode: env.DINV_PUBLISH, ports: env.DINV_PUBLISH_PORTS },
+    log: { level: env.DINV_LOG_LEVEL, format: env.DINV_LOG_FORMAT || undefined },
+    warm: { mode: env.DINV_WARM_START, dir: env.DINV_WARM_DIR },
+    daemonConfig: {
+      ...env.DINV_DOCKERD_CONFIG,
+      ...(env.DINV_REGISTRY_MIRRORS.length ? { "registry-mirrors": env.DINV_REGISTRY_MIRRORS } : {}),
+      ...(env.DINV_INSECURE_REGISTRIES.length ? { "insecure-registries": env.DINV_INSECURE_REGISTRIES } : {}),
+    } as Record<string, unknown>,
+  };
+}
 
 export function envSchema(defaults: { guestDir: string }) {
-  return z
-    .object({
-      DINV_CPUS: int("1", 1, 64),
-      DINV_MEMORY: size("512M", 128 * MiB, 1024 * GiB, "M"),
-      DINV_TCP_PORTS: ports,
-      DINV_UDP_PORTS: ports,
-      DINV_MOUNTS: text("").transform((s, ctx) => {
-        const result = parsePathList(s);
-        return result.ok ? result.value : fail(ctx, result.reason);
-      }),
-      DINV_DOCKER_SIZE: size("64G", GiB, 64 * 1024 * GiB, ""),
-      DINV_VOLUME_PATH: text("").transform((s, ctx) => {
-        if (!s) return undefined;
-        const reason = checkPath(s);
-        if (reason) return fail(ctx, reason);
-        const path = normalisePath(s);
-        if (overlaps(path, GUEST_DOCKER_ROOT)) return fail(ctx, `overlaps docker's data root ${GUEST_DOCKER_ROOT}`);
-        if (/^\/(proc|sys|dev|run|etc|usr|bin|sbin|lib|boot)(\/|$)/.test(path)) return fail(ctx, "is a system directory of the guest");
-        return path;
-      }),
-      DINV_VOLUME_SIZE: size("64G", 16 * MiB, 64 * 1024 * GiB, ""),
-      DINV_VOLUME_UID: int("0", 0, MAX_UID),
-      DINV_VOLUME_GID: int("0", 0, MAX_UID),
-      DINV_DOCKER_SOCK_UID: int("0", 0, MAX_UID),
-      DINV_DOCKER_SOCK_GID: int("0", 0, MAX_UID),
-      DINV_SHUTDOWN_TIMEOUT: int("5", 0, 3600),
-      DINV_MACHINE: text("microvm").pipe(z.enum(["microvm", "q35"], { message: "unknown machine type" })),
-      DINV_ACCEL: text("auto").pipe(z.enum(["auto", "kvm", "tcg"], { message: "unknown accelerator" })),
-      DINV_DOCKER_DIR: dir("/docker"),
-      DINV_VOLUME_DIR: dir("/volume"),
-      DINV_RUN_DIR: dir("/run/dinv").transform((s, ctx) => {
-        const reason = runDirTooLong(s);
-        return reason ? fail(ctx, reason) : s;
-      }),
-      DINV_GUEST_DIR: dir(defaults.guestDir),
-      DINV_DOCKER_PORT: optionalPort,
-      // Same name and meaning as in docker:dind: set = TLS on 2376 with certificates generated there.
-      DOCKER_TLS_CERTDIR: text("").transform((s, ctx) => {
-        if (!s) return undefined;
-        const reason = checkPath(s);
-        return reason ? fail(ctx, reason) : normalisePath(s);
-      }),
-      DINV_BIND_ADDR: text("127.0.0.1").pipe(z.string().regex(ipv4, "not an IPv4 address")),
-      DINV_DOCKER_SOCK: text("").transform((s, ctx) => {
-        if (!s) return undefined;
-        const reason = checkPath(s);
-        return reason ? fail(ctx, reason) : normalisePath(s);
-      }),
-      DINV_CONTROL_GID: text("").transform((s, ctx) => {
-        if (!s) return undefined;
-        return /^\d+$/.test(s) && Number(s) <= MAX_UID ? Number(s) : fail(ctx, "not a gid");
-      }),
-      DINV_CONTROL_PORT: optionalPort,
-      DINV_NET: text("slirp").pipe(z.enum(["slirp", "passt"], { message: "unknown network" })),
-      DINV_EARLY_START: text("on").pipe(z.enum(["on", "off"], { message: "must be on or off" })),
-      DINV_GUEST_ASLR: text("auto").pipe(z.enum(["auto", "on", "off"], { message: "must be auto, on or off" })),
-      DINV_MOUNTS_FS: text("auto").pipe(z.enum(["auto", "virtiofs", "9p"], { message: "unknown mount transport" })),
-      DINV_9P_OPTIONS: text("msize=512000,cache=mmap").transform((s, ctx) => {
-        if (s === "none") return "";
-        const bad = s.split(",").find((o) => !/^(msize=\d{4,8}|cache=(none|loose|fscache|mmap)|access=(user|client|any)|posixacl|noatime)$/.test(o));
-        return bad === undefined ? s : fail(ctx, `"${bad}" is not an accepted 9p option`);
-      }),
-      DINV_PUBLISH: text("auto").pipe(z.enum(["auto", "off"], { message: "must be auto or off" })),
-      DINV_PUBLISH_PORTS: text("1-65535").transform((s, ctx) => {
-        const result = parsePortRanges(s);
-        if (!result.ok) return fail(ctx, result.reason);
-        return result.value.length ? result.value : fail(ctx, "lists no port");
-      }),
-      DINV_LOG_LEVEL: text("info").pipe(z.enum(LOG_LEVELS, { message: "unknown log level" })),
-      DINV_LOG_FORMAT: text("").pipe(z.enum(["", "json", "pretty"], { message: "unknown log format" })),
-      DINV_9P_SECURITY: text("mapped").pipe(z.enum(["mapped", "none"], { message: "must be mapped or none" })),
-      DINV_DOCKERD_CONFIG: daemonJson,
-      DINV_WARM_START: text("auto").pipe(z.enum(["auto", "off"], { message: "must be auto or off" })),
-      DINV_WARM_DIR: dir("/var/cache/dinv"),
-      DINV_REGISTRY_MIRRORS: list((u) => /^https?:\/\/[^\s/]+(\/\S*)?$/.test(u), "an http:// or https:// URL"),
-      DINV_INSECURE_REGISTRIES: list((r) => /^[A-Za-z0-9.-]+(:\d{1,5})?$|^\d+\.\d+\.\d+\.\d+\/\d+$/.test(r), "a host[:port] or a CIDR"),
-      DINV_BIP: text(DEFAULT_BIP).transform((s, ctx) => {
-        const m = /^(\d+\.\d+\.\d+\.\d+)\/(\d+)$/.exec(s);
-        if (!m || !ipv4.test(m[1]!) || Number(m[2]) < 8 || Number(m[2]) > 30) return fail(ctx, "not an address/prefix with prefix 8-30");
-        return s;
-      }),
-    })
-    .superRefine((env, ctx) => {
-      const dockerPort = dockerPortOf(env);
-      if (env.DINV_TCP_PORTS.includes(dockerPort)) {
-        ctx.addIssue({ code: "custom", path: ["DINV_TCP_PORTS"], message: `port ${dockerPort} is taken by the docker API forward (DINV_DOCKER_PORT)` });
-      }
-      // The guest dockerd's own TCP port reaches the launcher side only as DINV_DOCKER_PORT (with TLS when set).
-      const guestDockerPort = env.DOCKER_TLS_CERTDIR ? GUEST_DOCKER_TLS_PORT : GUEST_DOCKER_PORT;
-      if (guestDockerPort !== dockerPort && env.DINV_TCP_PORTS.includes(guestDockerPort)) {
-        ctx.addIssue({ code: "custom", path: ["DINV_TCP_PORTS"], message: `port ${guestDockerPort} is the guest dockerd's own API port; it is forwarded only as DINV_DOCKER_PORT (${dockerPort})` });
-      }
-      // The run directory's files are removed at the end of a run: never the guest's files, never /.
-      if (env.DINV_RUN_DIR === "/" || overlaps(env.DINV_RUN_DIR, env.DINV_GUEST_DIR)) {
-        ctx.addIssue({ code: "custom", path: ["DINV_RUN_DIR"], message: env.DINV_RUN_DIR === "/" ? "may not be / (dinv removes its run files there)" : `overlaps DINV_GUEST_DIR (${env.DINV_GUEST_DIR}): dinv removes its run files there` });
-      }
-      const control = env.DINV_CONTROL_PORT;
-      if (control !== undefined && (control === dockerPort || env.DINV_TCP_PORTS.includes(control))) {
-        ctx.addIssue({ code: "custom", path: ["DINV_CONTROL_PORT"], message: `port ${control} is already used by a forward` });
-      }
-      if (env.DINV_VOLUME_PATH && env.DINV_MOUNTS.some((m) => m === env.DINV_VOLUME_PATH)) {
-        ctx.addIssue({ code: "custom", path: ["DINV_VOLUME_PATH"], message: "is also listed in DINV_MOUNTS" });
-      }
-      // A share the guest could use to rewrite the launcher, its disks or its keys.
-      const guarded: [string, string | undefined][] = [
-        ["the launcher's own files", LAUNCHER_DIR],
-        ["DINV_GUEST_DIR", env.DINV_GUEST_DIR],
-        ["DINV_DOCKER_DIR", env.DINV_DOCKER_DIR],
-        ["DINV_VOLUME_DIR", env.DINV_VOLUME_DIR],
-        ["DINV_RUN_DIR", env.DINV_RUN_DIR],
-        ["DOCKER_TLS_CERTDIR", env.DOCKER_TLS_CERTDIR],
-        // A guest that could write saved states would run its own RAM in later runs.
-        ["DINV_WARM_DIR", env.DINV_WARM_START === "auto" ? env.DINV_WARM_DIR : undefined],
-      ];
-      for (const mount of env.DINV_MOUNTS) {
-        const hit = guarded.find(([, dir]) => dir !== undefined && overlaps(mount, dir));
-        if (hit) ctx.addIssue({ code: "custom", path: ["DINV_MOUNTS"], message: `"${mount}" overlaps ${hit[0]} (${hit[1]}): the guest could rewrite them` });
-      }
-    })
-    .transform((env) => ({
-      cpus: env.DINV_CPUS,
-      memoryBytes: env.DINV_MEMORY,
-      tcpPorts: env.DINV_TCP_PORTS,
-      udpPorts: env.DINV_UDP_PORTS,
-      mounts: env.DINV_MOUNTS,
-      dockerSizeBytes: env.DINV_DOCKER_SIZE,
-      volume: env.DINV_VOLUME_PATH
-        ? { path: env.DINV_VOLUME_PATH, sizeBytes: env.DINV_VOLUME_SIZE, uid: env.DINV_VOLUME_UID, gid: env.DINV_VOLUME_GID }
-        : undefined,
-      dockerSock: { uid: env.DINV_DOCKER_SOCK_UID, gid: env.DINV_DOCKER_SOCK_GID },
-      shutdownTimeoutSeconds: env.DINV_SHUTDOWN_TIMEOUT,
-      machine: env.DINV_MACHINE,
-      accel: env.DINV_ACCEL,
-      dockerDir: env.DINV_DOCKER_DIR,
-      volumeDir: env.DINV_VOLUME_DIR,
-      runDir: env.DINV_RUN_DIR,
-      guestDir: env.DINV_GUEST_DIR,
-      dockerPort: dockerPortOf(env),
-      tls: env.DOCKER_TLS_CERTDIR ? { certDir: env.DOCKER_TLS_CERTDIR } : undefined,
-      bindAddr: env.DINV_BIND_ADDR,
-      bip: env.DINV_BIP,
-      dockerSockPath: env.DINV_DOCKER_SOCK,
-      ninepOptions: env.DINV_9P_OPTIONS,
-      ninepSecurity: env.DINV_9P_SECURITY,
-      mountsFs: env.DINV_MOUNTS_FS,
-      earlyStart: env.DINV_EARLY_START === "on",
-      guestAslr: env.DINV_GUEST_ASLR,
-      net: env.DINV_NET,
-      control: { gid: env.DINV_CONTROL_GID, tcpPort: env.DINV_CONTROL_PORT },
-      publish: { mode: env.DINV_PUBLISH, ports: env.DINV_PUBLISH_PORTS },
-      log: { level: env.DINV_LOG_LEVEL, format: env.DINV_LOG_FORMAT || undefined },
-      warm: { mode: env.DINV_WARM_START, dir: env.DINV_WARM_DIR },
-      daemonConfig: {
-        ...env.DINV_DOCKERD_CONFIG,
-        ...(env.DINV_REGISTRY_MIRRORS.length ? { "registry-mirrors": env.DINV_REGISTRY_MIRRORS } : {}),
-        ...(env.DINV_INSECURE_REGISTRIES.length ? { "insecure-registries": env.DINV_INSECURE_REGISTRIES } : {}),
-      } as Record<string, unknown>,
-    }));
+  return variables(defaults).superRefine(crossChecks).transform(toHostConfig);
 }
 
 export type HostConfig = z.output<ReturnType<typeof envSchema>>;

@@ -1,10 +1,11 @@
 // Disk images on the launcher side: created sparse when absent, grown when asked, never
 // replaced or shrunk. The decision is pure (planDisk); the shell runs qemu-img.
 
-import { access, open } from "node:fs/promises";
+import { open } from "node:fs/promises";
 import { execa } from "execa";
 import { z } from "zod";
 import { formatSize } from "../config/size.js";
+import { exists } from "../fs/exists.js";
 
 /** The part of `qemu-img info --output=json` we rely on (a file from outside: parsed). */
 export const ImageInfoSchema = z.object({
@@ -87,9 +88,9 @@ export async function diskHeaderRefusal(path: string): Promise<string | undefine
 }
 
 async function ensure(path: string, sizeBytes: number, variable: string): Promise<{ message: string; created: boolean }> {
-  const exists = await access(path).then(() => true, () => false);
+  const present = await exists(path);
   let info: ImageInfo | undefined;
-  if (exists) {
+  if (present) {
     const refusal = await diskHeaderRefusal(path);
     if (refusal) throw new DiskError(`${path} ${refusal}; it was left untouched (move it aside to start fresh)`);
     // -U: read the header even if a stale QEMU still holds the lock (we only read).

@@ -1,11 +1,12 @@
 // passt, the faster user-mode network (DINV_NET=passt): a process of its own that QEMU reaches
 // over a unix socket (-netdev stream). It serves one QEMU (--one-off), so one starts per boot.
 
-import { readFile, rm, stat } from "node:fs/promises";
+import { readFile, rm } from "node:fs/promises";
 import { execa, type ResultPromise } from "execa";
 import { SLIRP } from "../../shared/constants.js";
 import type { Logger } from "../log.js";
 import { passtForward, type Forward } from "./forwards.js";
+import { exists } from "../fs/exists.js";
 
 export interface PasstPaths {
   socket: string;
@@ -32,7 +33,6 @@ export function passtArgs(paths: PasstPaths, forwards: Forward[], runAs: { uid: 
   ];
 }
 
-const exists = (path: string) => stat(path).then(() => true, () => false);
 
 export class Passt {
   private child: ResultPromise | undefined;

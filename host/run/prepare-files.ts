@@ -14,7 +14,7 @@ import { warmDirWritable } from "../warm/store.js";
 import { WarmStart } from "../warm/warm-start.js";
 import type { Prepared } from "./prepare.js";
 import { claimRunDir, RunDirBusy } from "./run-dir.js";
-import { RUN_FILES } from "./run-files.js";
+import { dockerDiskPath, RUN_FILES, volumeDiskPath } from "./run-files.js";
 
 export interface BootFiles {
   kernel: string;
@@ -71,8 +71,8 @@ export async function prepareFiles(p: Prepared, log: Logger, saveOnly: { command
     return { refused: reason };
   };
   // A warm start: restore a saved VM when one of this shape exists and this run has no docker disk yet.
-  const dockerDisk = join(config.dockerDir, "docker.qcow2");
-  const volumeDisk = config.volume ? join(config.volumeDir, "volume.qcow2") : undefined;
+  const dockerDisk = dockerDiskPath(config);
+  const volumeDisk = config.volume ? volumeDiskPath(config) : undefined;
   const warm = await WarmStart.prepare({ config, pre, accel: choice.accel === "kvm" ? "kvm" : "tcg", dockerDisk, log, ...(saveOnly ? { saveOnly } : {}) });
   if ("refused" in warm) return refuse(warm.refused);
   const mayFormat: MayFormat = { docker: false, volume: false };

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { shareTag } from "../guest-config.js";
 import type { QemuPlan } from "../qemu/args.js";
 import type { Prepared } from "./prepare.js";
-import { RUN_FILES, virtiofsSocketName } from "./run-files.js";
+import { dockerDiskPath, RUN_FILES, virtiofsSocketName, volumeDiskPath } from "./run-files.js";
 
 export interface PlanFacts {
   kernel: string;
@@ -28,8 +28,8 @@ export function qemuPlan(p: Pick<Prepared, "config" | "pre">, facts: PlanFacts, 
     rootImage: facts.rootImage,
     kernel: facts.kernel,
     initrd: facts.initrd,
-    dockerDisk: join(config.dockerDir, "docker.qcow2"),
-    ...(config.volume ? { volumeDisk: join(config.volumeDir, "volume.qcow2") } : {}),
+    dockerDisk: dockerDiskPath(config),
+    ...(config.volume ? { volumeDisk: volumeDiskPath(config) } : {}),
     agentSocket: run(RUN_FILES.agentSocket),
     qmpSocket: run(RUN_FILES.qmpSocket),
     qmpEventsSocket: run(RUN_FILES.qmpEventsSocket),

@@ -38,6 +38,11 @@ export const RUN_FILES = {
   dockerClientEnv: "docker-client.env",
 } as const;
 
+/** The instance's disk images, each in its own directory (DINV_DOCKER_DIR, DINV_VOLUME_DIR). */
+export const DISK_FILES = { docker: "docker.qcow2", volume: "volume.qcow2" } as const;
+export const dockerDiskPath = (config: { dockerDir: string }) => join(config.dockerDir, DISK_FILES.docker);
+export const volumeDiskPath = (config: { volumeDir: string }) => join(config.volumeDir, DISK_FILES.volume);
+
 /** virtiofsd's socket for the i-th share. */
 export const virtiofsSocketName = (i: number) => `virtiofs-${i}.sock`;
 

@@ -2,9 +2,10 @@
 // (each serves one connection and exits when QEMU goes away). Two implementations are in use:
 // QEMU 7.2's C daemon (Debian 12) and the Rust one (Debian 13, the container image).
 
-import { rm, stat } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import { execa, type ResultPromise } from "execa";
 import type { Logger } from "../log.js";
+import { exists } from "../fs/exists.js";
 
 export interface VirtiofsShare {
   tag: string;
@@ -54,7 +55,6 @@ export function virtiofsdArgs(share: VirtiofsShare, flavour: VirtiofsdFlavour): 
   return [`--socket-path=${share.socket}`, "-o", `source=${source}`, "-o", "sandbox=chroot", "-o", "cache=auto", "-o", "modcaps=-mknod", "--rlimit-nofile=0"];
 }
 
-const exists = (path: string) => stat(path).then(() => true, () => false);
 
 export class VirtiofsdSet {
   private children = new Map<string, ResultPromise>();
