@@ -11,6 +11,7 @@ import { PublishReporter } from "./publish/reporter.js";
 import type { WatcherOptions } from "./publish/watcher.js";
 import { StatusTracker, type Clock } from "./status.js";
 import { GuestStepError, type GuestSystem, type LogSink } from "./system/types.js";
+import { describe, superviseDockerd, watchDisk } from "./watch.js";
 
 export interface AgentOptions {
   bootId: string;
@@ -28,10 +29,7 @@ export interface AgentOptions {
   publish?: WatcherOptions;
 }
 
-/** Free space below which the docker disk counts as full: 64 MiB or 1 %, whichever is larger. */
-export function diskFull(freeBytes: number, totalBytes: number): boolean {
-  return freeBytes < Math.max(64 * 2 ** 20, totalBytes / 100);
-}
+export { diskFull } from "./watch.js";
 
 export class Agent {
   readonly status: StatusTracker;
@@ -229,65 +227,9 @@ export class Agent {
     if (!ok || this.stopping) return;
     this.status.markRunning();
     this.publisher.start();
-    void this.superviseDockerd(config);
-    this.watchDisk();
-  }
-
-  /** Restart dockerd when it dies (bounded), reporting degraded with the reason meanwhile. */
-  private async superviseDockerd(config: GuestConfig): Promise<void> {
-    const max = this.options.maxDockerdRestarts ?? 5;
-    const delay = this.options.restartDelayMs ?? ((n: number) => Math.min(30_000, 1000 * 2 ** (n - 1)));
-    for (let attempt = 1; ; attempt++) {
-      const how = await this.system.dockerdExited();
-      if (this.stopping) return;
-      if (this.reconfiguring) {
-        // Stopped on purpose and started again with another configuration: watch the new one.
-        await this.reconfiguring;
-        attempt--;
-        continue;
-      }
-      this.publisher.dockerdGone();
-      if (attempt > max) {
-        this.status.setCondition("dockerd", { step: "dockerd", message: `dockerd exited (${how}) and was restarted ${max} times; giving up`, hint: "see the dockerd lines in the launcher log; restart dinv" });
-        return;
-      }
-      this.status.setCondition("dockerd", { step: "dockerd", message: `dockerd exited (${how}); restarting it (attempt ${attempt} of ${max})`, hint: "see the dockerd lines in the launcher log" });
-      this.log("warn", `dockerd exited (${how}); restarting (attempt ${attempt} of ${max})`);
-      await new Promise((r) => setTimeout(r, delay(attempt)));
-      if (this.stopping) return;
-      try {
-        await this.system.startDockerd(config.dockerd, (level, msg, source) => this.log(level, msg, source));
-        const { version } = await this.system.waitDockerd(this.options.dockerdTimeoutMs);
-        this.status.setDockerVersion(version);
-        this.status.setCondition("dockerd", undefined);
-      } catch (err) {
-        this.log("error", `dockerd restart failed: ${describe(err).message}`);
-      }
-    }
-  }
-
-  /** Report a full docker disk as degraded (the guest stays up) and clear it once space is freed. */
-  private watchDisk(): void {
-    const every = this.options.diskCheckMs ?? 5000;
-    if (!every) return;
-    const disk = this.config?.disks.find((d) => d.role === "docker");
-    if (!disk) return;
-    const check = async () => {
-      if (this.stopping) return;
-      const space = await this.system.diskSpace(disk.mountPoint).catch(() => undefined);
-      if (space && diskFull(space.freeBytes, space.totalBytes)) {
-        const mib = (b: number) => `${Math.round(b / 2 ** 20)} MiB`;
-        this.status.setCondition("disk-full", {
-          step: "disks",
-          message: `the docker disk is full: ${mib(space.freeBytes)} free of ${mib(space.totalBytes)}`,
-          hint: "free space (docker system prune, docker image rm), or raise DINV_DOCKER_SIZE and restart dinv",
-        });
-      } else if (space) {
-        this.status.setCondition("disk-full", undefined);
-      }
-      setTimeout(check, every).unref?.();
-    };
-    void check();
+    const watch = { system: this.system, status: this.status, log: (level: "debug" | "info" | "warn" | "error", msg: string, source?: string) => this.log(level, msg, source), stopping: () => this.stopping !== undefined, reconfiguring: () => this.reconfiguring };
+    void superviseDockerd(config, { ...watch, publisher: this.publisher, options: this.options });
+    watchDisk(config, watch, this.options.diskCheckMs ?? 5000);
   }
 
   /** One boot step; run may report times of its own (work the guest init did before the agent). */
@@ -335,9 +277,4 @@ export class Agent {
     await this.transport?.drain?.();
     await this.system.powerOff();
   }
-}
-
-function describe(err: unknown): { message: string; hint?: string } {
-  if (err instanceof GuestStepError) return { message: err.message, ...(err.hint ? { hint: err.hint } : {}) };
-  return { message: err instanceof Error ? err.message : String(err) };
 }
