@@ -12,6 +12,16 @@ import { eventLines, progressLine, summary } from "./format.js";
 /** Exit codes of the client commands. */
 export const CLI_EXIT = { ok: 0, notReady: 1, usage: 2, unreachable: 3, refused: 4 } as const;
 
+const common = { [CLI_EXIT.usage]: "bad arguments", [CLI_EXIT.unreachable]: "no launcher answers", [CLI_EXIT.refused]: "the launcher refused the request" };
+/** Each client command's exit codes and what they mean (the README's commands table is checked against it). */
+export const COMMAND_EXITS: Record<string, Record<number, string>> = {
+  status: { [CLI_EXIT.ok]: "ready", [CLI_EXIT.notReady]: "not ready", ...common },
+  wait: { [CLI_EXIT.ok]: "ready", [CLI_EXIT.notReady]: "degraded, stopping, stopped, failed or timed out (the reason on stderr)", ...common },
+  events: { [CLI_EXIT.ok]: "the launcher exited", ...common },
+  stop: { [CLI_EXIT.ok]: "the guest stopped cleanly", [CLI_EXIT.notReady]: "the launcher exited without a confirmed clean stop", ...common },
+  health: { [CLI_EXIT.ok]: "healthy", [CLI_EXIT.notReady]: "not healthy", ...common },
+};
+
 export class UsageError extends Error {}
 
 export const HELP: Record<string, string> = {

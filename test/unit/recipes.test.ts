@@ -83,3 +83,22 @@ test("the README's configuration table names every variable the launcher reads",
   const missing = Object.keys(ALLOWED).filter((name) => !new RegExp(`^\\| [^|]*\`${name}\``, "m").test(readme));
   assert.deepEqual(missing, []);
 });
+
+test("the README's commands table: the commands the CLI has, with the exit codes each one uses", async () => {
+  const { COMMAND_EXITS, HELP } = await import("../../host/cli/commands.js");
+  const { EXIT } = await import("../../host/run/launch-options.js");
+  const readme = readFileSync(join(REPO, "README.md"), "utf8");
+  const section = readme.slice(readme.indexOf("## Commands"), readme.indexOf("\n## ", readme.indexOf("## Commands") + 5));
+  const rows = new Map(section.split("\n").filter((l) => l.startsWith("| `dinv ")).map((l) => {
+    const [, command, , exits] = l.split("|").map((c) => c.trim());
+    return [/^`dinv ([a-z]+(?: [a-z]+)?)/.exec(command!)![1]!.replace(/ \[.*$/, ""), exits!] as const;
+  }));
+  const codes = (text: string) => [...text.matchAll(/(?:^|, )(\d)\b/g)].map((m) => Number(m[1])).sort();
+  for (const [command, exits] of Object.entries(COMMAND_EXITS)) {
+    assert.ok(command in HELP, `${command} has help`);
+    const row = rows.get(command);
+    assert.ok(row, `the README lists dinv ${command}`);
+    assert.deepEqual(codes(row), Object.keys(exits).map(Number).sort(), `dinv ${command}'s exit codes`);
+  }
+  assert.deepEqual(codes(rows.get("run")!), Object.values(EXIT).sort(), "dinv run's exit codes");
+});
