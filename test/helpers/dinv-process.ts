@@ -108,6 +108,17 @@ export class DinvProcess {
     });
   }
 
+  /** `dinv events --json` running: the states it printed, and its exit once the launcher is gone. */
+  events(): { states: () => DinvState[]; exit: Promise<number> } {
+    const child = spawn(process.execPath, [DINV, "events", "--json"], {
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", DINV_RUN_DIR: this.env.DINV_RUN_DIR! },
+    });
+    let stdout = "";
+    child.stdout.on("data", (c) => (stdout += c));
+    const exit = new Promise<number>((resolve) => child.on("exit", (code) => resolve(code ?? -1)));
+    return { states: () => stdout.split("\n").filter(Boolean).map((l) => DinvStateSchema.parse(JSON.parse(l))), exit };
+  }
+
   /** Wait until ready or degraded (via `dinv wait`); returns the state then. */
   async waitUntilSettled(timeoutSeconds = 300): Promise<DinvState> {
     const waited = await this.wait(timeoutSeconds);

@@ -27,6 +27,19 @@ function fsck(qcow2: string): { clean: boolean; summary: string } {
   }
 }
 
+/** The ext4 feature list of a qcow2 image's filesystem (dumpe2fs -h of a raw copy). */
+function features(qcow2: string): string {
+  const dir = mkdtempSync(join(tmpdir(), "dinv-features-"));
+  const raw = join(dir, "disk.raw");
+  try {
+    execFileSync("qemu-img", ["convert", "-U", "-O", "raw", qcow2, raw]);
+    const out = spawnSync("dumpe2fs", ["-h", raw], { encoding: "utf8" }).stdout;
+    return /^Filesystem features:\s*(.*)$/m.exec(out)?.[1] ?? "";
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 const alive = (pid: number) => {
   try {
     process.kill(pid, 0);
@@ -64,7 +77,8 @@ describe("faults", () => {
     console.log(`fault report: ${JSON.stringify(report)}`);
   });
 
-  test("kill -9 of QEMU during writes: the next boot replays the journal, keeps images, containers and synced data", async () => {
+  test("kill -9 of QEMU during writes: the run fails with the reason (dinv events' last state), the next boot replays the journal, keeps images, containers and synced data", async () => {
+    const events = dinv.events();
     const writer = docker(host, ["run", "-d", "--name", "writer", "-v", "/cache:/cache", IMAGE, "sh", "-c", "i=0; while true; do echo $i >> /cache/stream; echo $i >> /layer; i=$((i+1)); done"]);
     assert.equal(writer.code, 0, writer.stderr);
     const marker = docker(host, ["run", "--rm", "-v", "/cache:/cache", IMAGE, "sh", "-c", "echo committed > /cache/marker && sync"]);
@@ -75,10 +89,18 @@ describe("faults", () => {
     const exit = await dinv.exit!;
     assert.equal(exit.code, 1, "the launcher reports the crash as a failure");
     assert.ok(dinv.messages().some((m) => /QEMU exited unexpectedly/.test(m)));
+    assert.equal(await events.exit, 0, "dinv events ends with the launcher");
+    const last = events.states().at(-1)!;
+    assert.deepEqual([last.phase, last.reason], ["failed", "QEMU exited unexpectedly (guest crash or power-off)"]);
+    assert.ok(events.states().some((s) => s.phase === "ready"), "the stream saw the run ready before it failed");
     report.fsckAfterKill = fsck(dockerDisk).summary;
+    // The kill left committed but unapplied transactions: the journal needs replaying.
+    assert.match(features(dockerDisk), /needs_recovery/, "the docker disk's journal has transactions to replay");
 
     dinv.start();
     assert.equal((await dinv.waitUntilSettled()).phase, "ready", dinv.tail());
+    // The guest's kernel replayed it when the agent mounted the disk.
+    assert.match(docker(host, ["run", "--rm", "--privileged", IMAGE, "dmesg"]).stdout, /EXT4-fs \(vd[a-z]\): recovery complete/);
     assert.match(docker(host, ["image", "ls", "--format", "{{.Repository}}"]).stdout, /^dinv-test\/tools$/m);
     assert.match(docker(host, ["ps", "-a", "--format", "{{.Names}}"]).stdout, /^writer$/m);
     assert.equal(docker(host, ["run", "--rm", "-v", "/cache:/cache", IMAGE, "cat", "/cache/marker"]).stdout, "committed\n");
@@ -110,8 +132,9 @@ describe("faults", () => {
   });
 
   test("SIGTERM with several containers, one ignoring SIGTERM: all stop, exit 0 within timeout + 25 s", async () => {
-    for (const n of [1, 2]) docker(host, ["run", "-d", "-v", "/cache:/cache", IMAGE, "sh", "-c", `trap 'echo $$ > /cache/term${n}; exit 0' TERM; while true; do sleep 1; done`]);
-    docker(host, ["run", "-d", IMAGE, "sh", "-c", "trap '' TERM; while true; do sleep 1; done"]);
+    for (const n of [1, 2]) assert.equal(docker(host, ["run", "-d", "--name", `term${n}`, "-v", "/cache:/cache", IMAGE, "sh", "-c", `trap 'echo $$ > /cache/term${n}; exit 0' TERM; while true; do sleep 1; done`]).code, 0);
+    assert.equal(docker(host, ["run", "-d", "--name", "stubborn", IMAGE, "sh", "-c", "trap '' TERM; while true; do sleep 1; done"]).code, 0);
+    assert.equal(docker(host, ["ps", "-q"]).stdout.trim().split("\n").length, 3, "three containers running before the stop");
     const { code, ms } = await dinv.stop("SIGTERM");
     report.stopWithStubbornContainerMs = String(ms);
     assert.equal(code, 0, dinv.tail());
@@ -136,6 +159,8 @@ describe("faults", () => {
     assert.ok(dinv.logs.some((l) => /a QEMU of a previous launcher is still running/.test(l.msg)));
     assert.ok(!alive(orphan), "the orphan is gone");
     assert.match(docker(host, ["run", "--rm", "-v", "/cache:/cache", IMAGE, "cat", "/cache/term1", "/cache/term2"]).stdout, /^\d+\n\d+\n$/);
+    // The stop ended each container as it should: the two that handle SIGTERM exited 0, the stubborn one was killed.
+    assert.equal(docker(host, ["inspect", "--format", "{{.State.ExitCode}}", "term1", "term2", "stubborn"]).stdout, "0\n0\n137\n");
   });
 
   test("a hung agent is reported within the heartbeat bound, and shutdown still ends (forced, exit 3)", async () => {

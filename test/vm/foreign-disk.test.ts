@@ -3,9 +3,9 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, statSync, utimesSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { DinvProcess } from "../helpers/dinv-process.js";
 
 /** blkid's view of the first bytes of a qcow2 image (converted to raw to look). */
@@ -92,6 +92,12 @@ describe("a docker.qcow2 naming a backing file", () => {
     const secret = join(mkdtempSync(join(tmpdir(), "dinv-secret-")), "secret.img");
     execFileSync("truncate", ["-s", "1G", secret]);
     const past = new Date("2020-01-01T00:00:00Z");
+    // The check below relies on reads updating atime here: a probe file shows that they do.
+    const probe = join(dirname(secret), "probe");
+    writeFileSync(probe, "x");
+    utimesSync(probe, past, past);
+    readFileSync(probe);
+    assert.notEqual(statSync(probe).atimeMs, past.getTime(), "this filesystem records reads (atime): the check can fail");
     utimesSync(secret, past, past);
     execFileSync("qemu-img", ["create", "-q", "-f", "qcow2", "-b", secret, "-F", "raw", join(dinv.env.DINV_DOCKER_DIR!, "docker.qcow2"), "1G"]);
     utimesSync(secret, past, past);

@@ -108,6 +108,10 @@ describe("warm start: save once, restore twice", () => {
       assert.equal(state.phase, "ready", dinv.tail());
       assert.equal(state.warm?.start, "warm", `${name}: ${JSON.stringify(state.warm)}\n${dinv.tail()}`);
       assert.match(state.warm!.reason, /random pool reseeded, clock set.*new engine ID \([1-9]\d* copies/);
+      // "At once": from spawning the launcher, in under half the guest uptime the saved cold boot took to be ready.
+      const coldReadyMs = state.steps.find((s) => s.name === "ping" && s.state === "ok")?.endedMs;
+      assert.ok(coldReadyMs !== undefined, "the saved boot's steps are carried");
+      assert.ok(readyMs < coldReadyMs / 2, `${name}: ready ${readyMs} ms after the launcher started; the saved cold boot was ready at ${coldReadyMs} ms of uptime`);
       const id = identity(dinv.dockerHost);
       assert.ok(id.clockSkewS <= 2, `${name}: the guest clock is ${id.clockSkewS} s off the host's`);
       assert.match(id.bootId, /^[0-9a-f-]{36}$/);
