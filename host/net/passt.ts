@@ -33,7 +33,6 @@ export function passtArgs(paths: PasstPaths, forwards: Forward[], runAs: { uid: 
   ];
 }
 
-
 export class Passt {
   private child: ResultPromise | undefined;
 

@@ -55,7 +55,6 @@ export function virtiofsdArgs(share: VirtiofsShare, flavour: VirtiofsdFlavour): 
   return [`--socket-path=${share.socket}`, "-o", `source=${source}`, "-o", "sandbox=chroot", "-o", "cache=auto", "-o", "modcaps=-mknod", "--rlimit-nofile=0"];
 }
 
-
 export class VirtiofsdSet {
   private children = new Map<string, ResultPromise>();
 
