@@ -34,7 +34,7 @@ import { startSideServices } from "./side-services.js";
 import { StopController } from "./stop-controller.js";
 
 type Accel = "kvm" | "tcg";
-type Services = Exclude<Awaited<ReturnType<typeof startSideServices>>, string>;
+type Services = Extract<Awaited<ReturnType<typeof startSideServices>>, { ok: true }>["value"];
 
 
 export class Run {
@@ -93,15 +93,15 @@ export class Run {
   /** The whole run, to its exit code. */
   async start(): Promise<number> {
     const { config } = this.p;
-    const services = await startSideServices(config, this.p.shareChoice, { run: this.run, virtiofsSockets: virtiofsSockets(this.p) }, this.log);
-    if (typeof services === "string") {
+    const started = await startSideServices(config, this.p.shareChoice, { run: this.run, virtiofsSockets: virtiofsSockets(this.p) }, this.log);
+    if (!started.ok) {
       await this.files.discardUnpacked();
       await this.files.runDir.release();
-      this.log.error(services);
-      this.runState.apply({ type: "ended", code: EXIT.config, reason: services });
+      this.log.error(started.error);
+      this.runState.apply({ type: "ended", code: EXIT.config, reason: started.error });
       return EXIT.config;
     }
-    this.services = services;
+    const services = (this.services = started.value);
     this.vm.shareFs = services.shareFs;
     this.vm.net = services.net;
     if (this.warm.info) this.state.setWarm(this.warm.info);

@@ -14,6 +14,7 @@ import { RUN_FILES } from "./run-files.js";
 import type { ShareFsChoice } from "../share/choose.js";
 import { VirtiofsdError, VirtiofsdSet } from "../share/virtiofsd.js";
 import { ensureTlsMaterial, serverSans, TlsError, type TlsMaterial } from "../tls/certs.js";
+import { ok, refused, type Result } from "../../shared/result.js";
 
 export interface SideServices {
   shareFs: "9p" | "virtiofs";
@@ -40,7 +41,7 @@ export async function startSideServices(
   shareChoice: ShareFsChoice,
   paths: { run: (name: string) => string; virtiofsSockets: string[] },
   log: Logger,
-): Promise<SideServices | string> {
+): Promise<Result<SideServices>> {
   const { run } = paths;
   let virtiofsd: VirtiofsdSet | undefined;
   let shareFs: "9p" | "virtiofs" = "9p";
@@ -54,7 +55,7 @@ export async function startSideServices(
       await virtiofsd.stop();
       virtiofsd = undefined;
       if (!(err instanceof VirtiofsdError)) throw err;
-      if (config.mountsFs === "virtiofs") return `DINV_MOUNTS_FS=virtiofs: ${err.message}`;
+      if (config.mountsFs === "virtiofs") return refused(`DINV_MOUNTS_FS=virtiofs: ${err.message}`);
       log.warn(`DINV_MOUNTS use 9p, not virtio-fs: ${err.message}`);
     }
   }
@@ -88,11 +89,11 @@ export async function startSideServices(
       await virtiofsd?.stop();
       await passt?.stop();
       if (!(err instanceof TlsError)) throw err;
-      return err.message;
+      return refused(err.message);
     }
   }
 
-  return {
+  return ok({
     shareFs,
     net: passt ? { kind: "passt", socket: run(RUN_FILES.passtSocket) } : { kind: "slirp" },
     ...(tls ? { tls } : {}),
@@ -105,5 +106,5 @@ export async function startSideServices(
       await virtiofsd?.stop();
       await passt?.stop();
     },
-  };
+  });
 }
