@@ -68,34 +68,38 @@ const dockerPortOf = (env: { DINV_DOCKER_PORT: number | undefined; DOCKER_TLS_CE
   env.DINV_DOCKER_PORT ?? (env.DOCKER_TLS_CERTDIR ? GUEST_DOCKER_TLS_PORT : GUEST_DOCKER_PORT);
 
 
-/** Each variable on its own: the original DinV's and dinv's own. */
-function variables(defaults: { guestDir: string }) {
-  return z.object({
-    DINV_CPUS: int("1", 1, 64),
-    DINV_MEMORY: size("512M", 128 * MiB, 1024 * GiB, "M"),
-    DINV_TCP_PORTS: ports,
-    DINV_UDP_PORTS: ports,
-    DINV_MOUNTS: text("").transform((s, ctx) => {
-      const result = parsePathList(s);
-      return result.ok ? result.value : fail(ctx, result.reason);
-    }),
-    DINV_DOCKER_SIZE: size("64G", GiB, 64 * 1024 * GiB, ""),
-    DINV_VOLUME_PATH: text("").transform((s, ctx) => {
-      if (!s) return undefined;
-      const reason = checkPath(s);
-      if (reason) return fail(ctx, reason);
-      const path = normalisePath(s);
-      if (overlaps(path, GUEST_DOCKER_ROOT)) return fail(ctx, `overlaps docker's data root ${GUEST_DOCKER_ROOT}`);
-      if (/^\/(proc|sys|dev|run|etc|usr|bin|sbin|lib|boot)(\/|$)/.test(path)) return fail(ctx, "is a system directory of the guest");
-      return path;
-    }),
-    DINV_VOLUME_SIZE: size("64G", 16 * MiB, 64 * 1024 * GiB, ""),
-    DINV_VOLUME_UID: int("0", 0, MAX_UID),
-    DINV_VOLUME_GID: int("0", 0, MAX_UID),
-    DINV_DOCKER_SOCK_UID: int("0", 0, MAX_UID),
-    DINV_DOCKER_SOCK_GID: int("0", 0, MAX_UID),
-    DINV_SHUTDOWN_TIMEOUT: int("5", 0, 3600),
-    DINV_MACHINE: text("microvm").pipe(z.enum(["microvm", "q35"], { message: "unknown machine type" })),
+/** The original DinV's variables, with its names and defaults. */
+const originalVariables = {
+  DINV_CPUS: int("1", 1, 64),
+  DINV_MEMORY: size("512M", 128 * MiB, 1024 * GiB, "M"),
+  DINV_TCP_PORTS: ports,
+  DINV_UDP_PORTS: ports,
+  DINV_MOUNTS: text("").transform((s, ctx) => {
+    const result = parsePathList(s);
+    return result.ok ? result.value : fail(ctx, result.reason);
+  }),
+  DINV_DOCKER_SIZE: size("64G", GiB, 64 * 1024 * GiB, ""),
+  DINV_VOLUME_PATH: text("").transform((s, ctx) => {
+    if (!s) return undefined;
+    const reason = checkPath(s);
+    if (reason) return fail(ctx, reason);
+    const path = normalisePath(s);
+    if (overlaps(path, GUEST_DOCKER_ROOT)) return fail(ctx, `overlaps docker's data root ${GUEST_DOCKER_ROOT}`);
+    if (/^\/(proc|sys|dev|run|etc|usr|bin|sbin|lib|boot)(\/|$)/.test(path)) return fail(ctx, "is a system directory of the guest");
+    return path;
+  }),
+  DINV_VOLUME_SIZE: size("64G", 16 * MiB, 64 * 1024 * GiB, ""),
+  DINV_VOLUME_UID: int("0", 0, MAX_UID),
+  DINV_VOLUME_GID: int("0", 0, MAX_UID),
+  DINV_DOCKER_SOCK_UID: int("0", 0, MAX_UID),
+  DINV_DOCKER_SOCK_GID: int("0", 0, MAX_UID),
+  DINV_SHUTDOWN_TIMEOUT: int("5", 0, 3600),
+  DINV_MACHINE: text("microvm").pipe(z.enum(["microvm", "q35"], { message: "unknown machine type" })),
+};
+
+/** dinv's own variables. */
+function dinvVariables(defaults: { guestDir: string }) {
+  return {
     DINV_ACCEL: text("auto").pipe(z.enum(["auto", "kvm", "tcg"], { message: "unknown accelerator" })),
     DINV_DOCKER_DIR: dir(DEFAULT_DIRS.docker),
     DINV_VOLUME_DIR: dir(DEFAULT_DIRS.volume),
@@ -150,7 +154,13 @@ function variables(defaults: { guestDir: string }) {
       if (!m || !ipv4.test(m[1]!) || Number(m[2]) < 8 || Number(m[2]) > 30) return fail(ctx, "not an address/prefix with prefix 8-30");
       return s;
     }),
-    });
+  
+  };
+}
+
+/** Each variable on its own. */
+function variables(defaults: { guestDir: string }) {
+  return z.object({ ...originalVariables, ...dinvVariables(defaults) });
 }
 type Variables = z.output<ReturnType<typeof variables>>;
 

@@ -99,6 +99,32 @@ export function buildQemuArgs(config: HostConfig, plan: QemuPlan): string[] {
   push("-nodefaults", "-no-user-config", "-display", "none", "-no-reboot");
   push("-name", "dinv,process=dinv-qemu", "-pidfile", plan.pidFile);
   push("-kernel", plan.kernel, "-initrd", plan.initrd);
+  push("-append", kernelCmdline(config, plan).join(" "));
+  // signal=off: Ctrl-C reaches the launcher, which shuts the guest down cleanly.
+  push("-chardev", "stdio,id=console,signal=off", "-serial", "chardev:console");
+
+  push(...diskArgs(plan, dev), ...netArgs(config, plan, dev));
+
+  // The launcher listens first; QEMU connects and retries every second if the launcher restarts.
+  push("-chardev", `socket,id=agent,path=${qemuEscape(plan.agentSocket)},${plan.qemu.reconnect}`);
+  push("-device", `${dev("serial")},max_ports=2`);
+  push("-device", `virtserialport,chardev=agent,name=${AGENT_PORT_NAME}`);
+
+  push(...shareArgs(config, plan, virtiofs, micro, dev));
+
+  push("-chardev", `socket,id=qmp,path=${qemuEscape(plan.qmpSocket)},server=on,wait=off`);
+  push("-mon", "chardev=qmp,mode=control");
+  if (plan.qmpEventsSocket) {
+    push("-chardev", `socket,id=qmpev,path=${qemuEscape(plan.qmpEventsSocket)},server=on,wait=off`);
+    push("-mon", "chardev=qmpev,mode=control");
+  }
+  if (plan.incoming) push("-incoming", incomingUri(plan.incoming, plan.qemu.fileMigration));
+  return args;
+}
+
+/** The guest kernel's command line for this plan. Pure. */
+function kernelCmdline(config: HostConfig, plan: QemuPlan): string[] {
+  const micro = config.machine === "microvm";
   const cmdline = ["console=ttyS0", "panic=-1", "quiet", "loglevel=4"];
   // microvm has no PCI bus; probing for one only prints "PCI: Fatal: No config space access".
   if (micro) cmdline.push("pci=off");
@@ -111,10 +137,15 @@ export function buildQemuArgs(config: HostConfig, plan: QemuPlan): string[] {
   // ~55 boots hung in the kernel before the initramfs (none of 30 without).
   if (plan.accel === "tcg" && config.cpus === 1) cmdline.push("tsc=reliable");
   if (guestAslrOff(config.guestAslr, plan.accel)) cmdline.push("norandmaps");
-  push("-append", [...cmdline, ...(plan.extraCmdline ?? [])].join(" "));
-  // signal=off: Ctrl-C reaches the launcher, which shuts the guest down cleanly.
-  push("-chardev", "stdio,id=console,signal=off", "-serial", "chardev:console");
+  return [...cmdline, ...(plan.extraCmdline ?? [])];
+}
 
+type Dev = (kind: string) => string;
+
+/** The root image and the writable disks. Pure. */
+function diskArgs(plan: QemuPlan, dev: Dev): string[] {
+  const args: string[] = [];
+  const push = (...items: string[]) => args.push(...items);
   push("-drive", `id=root,file=${qemuEscape(plan.rootImage)},format=raw,if=none,readonly=on`);
   push("-device", `${dev("blk")},drive=root,serial=${DISK_SERIAL.root}`);
   // The writable disks as -blockdev with "backing": null: QEMU opens no backing file a header may
@@ -129,7 +160,13 @@ export function buildQemuArgs(config: HostConfig, plan: QemuPlan): string[] {
     push("-blockdev", qcow2("volume", plan.volumeDisk));
     push("-device", `${dev("blk")},drive=volume,serial=${DISK_SERIAL.volume},werror=enospc,rerror=report`);
   }
+  return args;
+}
 
+/** The guest's network: passt's socket, or SLIRP with the static forwards. Pure. */
+function netArgs(config: HostConfig, plan: QemuPlan, dev: Dev): string[] {
+  const args: string[] = [];
+  const push = (...items: string[]) => args.push(...items);
   if (plan.net?.kind === "passt") {
     // passt listens; QEMU 7.2 connects once, at start (passt holds the port forwards).
     push("-netdev", `stream,id=${NETDEV_ID},server=off,addr.type=unix,addr.path=${qemuEscape(plan.net.socket)}`);
@@ -139,12 +176,13 @@ export function buildQemuArgs(config: HostConfig, plan: QemuPlan): string[] {
     push("-netdev", [`user,id=${NETDEV_ID}`, ...forwards.map(slirpHostfwd)].join(","));
   }
   push("-device", `${dev("net")},netdev=${NETDEV_ID}`);
+  return args;
+}
 
-  // The launcher listens first; QEMU connects and retries every second if the launcher restarts.
-  push("-chardev", `socket,id=agent,path=${qemuEscape(plan.agentSocket)},${plan.qemu.reconnect}`);
-  push("-device", `${dev("serial")},max_ports=2`);
-  push("-device", `virtserialport,chardev=agent,name=${AGENT_PORT_NAME}`);
-
+/** DINV_MOUNTS: vhost-user-fs devices on virtiofsd's sockets, or 9p exports. Pure. */
+function shareArgs(config: HostConfig, plan: QemuPlan, virtiofs: string[] | undefined, micro: boolean, dev: Dev): string[] {
+  const args: string[] = [];
+  const push = (...items: string[]) => args.push(...items);
   plan.shares.forEach((share, i) => {
     if (virtiofs) {
       push("-chardev", `socket,id=vfs${i},path=${qemuEscape(virtiofs[i]!)}`);
@@ -158,13 +196,5 @@ export function buildQemuArgs(config: HostConfig, plan: QemuPlan): string[] {
     push("-fsdev", `local,id=fs${i},path=${qemuEscape(share.path)},${security}`);
     push("-device", `${dev("9p")},fsdev=fs${i},mount_tag=${share.tag}`);
   });
-
-  push("-chardev", `socket,id=qmp,path=${qemuEscape(plan.qmpSocket)},server=on,wait=off`);
-  push("-mon", "chardev=qmp,mode=control");
-  if (plan.qmpEventsSocket) {
-    push("-chardev", `socket,id=qmpev,path=${qemuEscape(plan.qmpEventsSocket)},server=on,wait=off`);
-    push("-mon", "chardev=qmpev,mode=control");
-  }
-  if (plan.incoming) push("-incoming", incomingUri(plan.incoming, plan.qemu.fileMigration));
   return args;
 }
