@@ -14,7 +14,7 @@ import { virtiofsdFlavour, type VirtiofsdFlavour } from "./share/virtiofsd.js";
 const VIRTIOFSD_PATHS = ["/usr/libexec/virtiofsd", "/usr/lib/qemu/virtiofsd", "/usr/lib/virtiofsd"];
 
 export interface GuestFiles {
-  /** vmlinux when the guest directory has it, else the compressed vmlinuz the launcher extracts it from */
+  /** the kernel QEMU boots (chooseKernel): a vmlinux, or the bzImage, or the bzImage to extract a vmlinux from */
   kernel: string;
   /** the kernel above is a bzImage: extract vmlinux from it before booting */
   kernelCompressed?: boolean;
@@ -58,17 +58,41 @@ export function tscKhzFromCpuinfo(cpuinfo: string): number | undefined {
   return Number.isFinite(mhz) && mhz > 100 ? Math.round(mhz * 1000) : undefined;
 }
 
+/**
+ * The kernel file QEMU boots. Before 8.0 QEMU loads a PVH vmlinux itself, which skips the kernel's
+ * own decompression (seconds under TCG): the vmlinux, extracted from the bzImage when only that
+ * ships. From 8.0 the pvh.bin option ROM loads it, and under TCG this kernel then fails its early
+ * boot at random (a divide error before the console, or a hang; about one boot in three here, none
+ * of the same number with the bzImage): those QEMUs boot the bzImage. Pure.
+ */
+export function chooseKernel(bootsVmlinux: boolean, hasVmlinux: boolean, hasVmlinuz: boolean): "vmlinux" | "vmlinuz" | "extract" {
+  if (!bootsVmlinux) return hasVmlinuz || !hasVmlinux ? "vmlinuz" : "vmlinux";
+  return hasVmlinux || !hasVmlinuz ? "vmlinux" : "extract";
+}
+
 export async function preflight(config: HostConfig, qemuBinary: string, kvm?: KvmProbe): Promise<Preflight> {
   const problems: string[] = [];
   const isFile = async (path: string) => (await stat(path).catch(() => undefined))?.isFile() ?? false;
+  const version = await execa(qemuBinary, ["--version"], { reject: false });
+  let qemu: QemuFeatures | undefined;
+  if (version.exitCode !== 0) problems.push(`${qemuBinary} not found or not runnable; install qemu-system-x86`);
+  else {
+    try {
+      qemu = qemuFeatures(String(version.stdout));
+    } catch (err) {
+      if (!(err instanceof QemuVersionError)) throw err;
+      problems.push(err.message);
+    }
+  }
   const vmlinux = join(config.guestDir, "vmlinux");
   const vmlinuz = join(config.guestDir, "vmlinuz");
-  const compressed = !(await isFile(vmlinux)) && (await isFile(vmlinuz));
+  const kernel = chooseKernel(qemu?.bootsVmlinux ?? true, await isFile(vmlinux), await isFile(vmlinuz));
+  const compressed = kernel === "extract";
   const rootPlain = join(config.guestDir, "rootfs.img");
   const rootZst = join(config.guestDir, "rootfs.img.zst");
   const rootCompressed = !(await isFile(rootPlain)) && (await isFile(rootZst));
   const guest: GuestFiles = {
-    kernel: compressed ? vmlinuz : vmlinux,
+    kernel: kernel === "vmlinux" ? vmlinux : vmlinuz,
     ...(compressed ? { kernelCompressed: true } : {}),
     initrd: join(config.guestDir, "initramfs.cpio"),
     rootImage: rootCompressed ? rootZst : rootPlain,
@@ -86,17 +110,6 @@ export async function preflight(config: HostConfig, qemuBinary: string, kvm?: Kv
   for (const [variable, dir] of [["DINV_DOCKER_DIR", config.dockerDir], ["DINV_VOLUME_DIR", config.volumeDir]] as const) {
     const s = await stat(dir).catch(() => undefined);
     if (s && !s.isDirectory()) problems.push(`${variable}: "${dir}" exists and is not a directory`);
-  }
-  const version = await execa(qemuBinary, ["--version"], { reject: false });
-  let qemu: QemuFeatures | undefined;
-  if (version.exitCode !== 0) problems.push(`${qemuBinary} not found or not runnable; install qemu-system-x86`);
-  else {
-    try {
-      qemu = qemuFeatures(String(version.stdout));
-    } catch (err) {
-      if (!(err instanceof QemuVersionError)) throw err;
-      problems.push(err.message);
-    }
   }
   const tscKhz = tscKhzFromCpuinfo(await readFile("/proc/cpuinfo", "utf8").catch(() => ""));
   const virtiofs = config.mounts.length > 0 && config.mountsFs !== "9p" ? await probeVirtiofs() : undefined;

@@ -10,6 +10,8 @@ export interface QemuFeatures {
    * later boot it through the pvh.bin option ROM (with x-option-roms=off the guest prints nothing)
    */
   noOptionRoms: boolean;
+  /** whether a PVH vmlinux boots reliably: QEMU before 8.0 loads it itself; later ones boot the bzImage (host/preflight.ts, chooseKernel) */
+  bootsVmlinux: boolean;
   /** the chardev socket option that retries a lost connection: `reconnect` (s) before 9.2, `reconnect-ms` since (the old one is deprecated) */
   reconnect: "reconnect=1" | "reconnect-ms=1000";
   /** whether migration takes a file: URI (8.2 and later, where fd: on a file is deprecated); else fd: and exec: */
@@ -33,6 +35,7 @@ export function qemuFeatures(versionText: string): QemuFeatures {
   return {
     version,
     noOptionRoms: !atLeast(8, 0),
+    bootsVmlinux: !atLeast(8, 0),
     reconnect: atLeast(9, 2) ? "reconnect-ms=1000" : "reconnect=1",
     fileMigration: atLeast(8, 2),
   };

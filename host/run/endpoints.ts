@@ -1,7 +1,7 @@
 // What a run serves on its own side: the agent channel QEMU connects to, the control API (`dinv
 // status`, `wait`, `stop`, `health`) and the docker socket that proxies to the guest's dockerd.
 
-import { rm, writeFile } from "node:fs/promises";
+import { chmod, rm, writeFile } from "node:fs/promises";
 import { listenAgent } from "../guest-link/channel.js";
 import type { GuestSession } from "../guest-link/session.js";
 import type { HostConfig } from "../config/env.js";
@@ -46,6 +46,8 @@ export async function openEndpoints(o: {
   // How a docker client beside the launcher reaches dockerd (the image's docker wrapper reads it):
   // the launcher's own choice of port and TLS, written once, not worked out again in shell.
   await writeFile(run(RUN_FILES.dockerClientEnv), dockerClientEnvFile(state.snapshot()), { mode: 0o644 });
+  // Readable by a non-root `docker exec -u` too, whatever the launcher's umask.
+  await chmod(run(RUN_FILES.dockerClientEnv), 0o644);
   return {
     async close() {
       await rm(run(RUN_FILES.dockerClientEnv), { force: true });

@@ -33,3 +33,19 @@ for (const text of ["QEMU emulator version 6.2.0", "QEMU emulator version 7.1.0"
     assert.throws(() => qemuFeatures(text), (err: Error) => err instanceof QemuVersionError && /QEMU/.test(err.message));
   });
 }
+
+test("the kernel QEMU boots: a PVH vmlinux before QEMU 8 (extracted when only the bzImage ships), the bzImage from 8 on", async () => {
+  const { chooseKernel } = await import("../../host/preflight.js");
+  // [QEMU boots vmlinux reliably, has vmlinux, has vmlinuz] -> choice
+  const table: [boolean, boolean, boolean, string][] = [
+    [true, true, true, "vmlinux"],
+    [true, true, false, "vmlinux"],
+    [true, false, true, "extract"],
+    [false, true, true, "vmlinuz"],
+    [false, false, true, "vmlinuz"],
+    [false, true, false, "vmlinux"],
+  ];
+  for (const [boots, x, z, want] of table) assert.equal(chooseKernel(boots, x, z), want, `${boots} ${x} ${z}`);
+  assert.equal(qemuFeatures("QEMU emulator version 7.2.15 (Debian 1:7.2+dfsg-7+deb12u18)").bootsVmlinux, true);
+  assert.equal(qemuFeatures("QEMU emulator version 10.0.13 (Debian 1:10.0.13+ds-0+deb13u1)").bootsVmlinux, false);
+});
