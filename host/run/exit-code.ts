@@ -1,4 +1,4 @@
-// How a run that started QEMU ends: its exit code, its last lifecycle phase and the line that says
+// How a run that started QEMU ends: its exit code (0: the run stopped, else it failed) and the line that says
 // why, from what the run saw. Pure.
 
 import { EXIT } from "./launch-options.js";
@@ -20,21 +20,20 @@ export interface RunEnd {
 
 export interface Verdict {
   code: number;
-  phase: "stopped" | "failed";
   level: "info" | "warn" | "error";
   message: string;
 }
 
 export function runVerdict(e: RunEnd): Verdict {
-  if (e.mismatch) return { code: EXIT.failed, phase: "failed", level: "error", message: "stopped: the guest agent and the launcher speak different protocol versions (see above)" };
+  if (e.mismatch) return { code: EXIT.failed, level: "error", message: "stopped: the guest agent and the launcher speak different protocol versions (see above)" };
   if (e.commandExit !== undefined) {
     const unconfirmed = e.clean ? "" : " (the guest did not confirm a clean shutdown)";
     const code = e.commandExit === 0 && !e.clean ? EXIT.forced : e.commandExit;
-    return { code, phase: code === 0 ? "stopped" : "failed", level: "info", message: `exiting with the command's exit code ${e.commandExit}${unconfirmed}` };
+    return { code, level: "info", message: `exiting with the command's exit code ${e.commandExit}${unconfirmed}` };
   }
   if (e.requested && !e.forced && e.how === "clean") {
-    return { code: EXIT.ok, phase: "stopped", level: "info", message: e.clean ? "guest stopped cleanly; QEMU exited" : "stopped during boot, before anything was mounted" };
+    return { code: EXIT.ok, level: "info", message: e.clean ? "guest stopped cleanly; QEMU exited" : "stopped during boot, before anything was mounted" };
   }
-  if (e.requested) return { code: EXIT.forced, phase: "failed", level: "warn", message: "stopped, but the guest did not confirm a clean shutdown" };
-  return { code: EXIT.failed, phase: "failed", level: "error", message: "QEMU exited unexpectedly (guest crash or power-off)" };
+  if (e.requested) return { code: EXIT.forced, level: "warn", message: "stopped, but the guest did not confirm a clean shutdown" };
+  return { code: EXIT.failed, level: "error", message: "QEMU exited unexpectedly (guest crash or power-off)" };
 }

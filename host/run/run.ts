@@ -5,7 +5,6 @@
 // arrives (StopController).
 
 import { rm } from "node:fs/promises";
-import { join } from "node:path";
 import type { StatusSnapshot } from "../../shared/protocol/status.js";
 import { GuestSession } from "../guest-link/session.js";
 import { describeStopTimeline, stopTimelineOf } from "../guest-link/timeline.js";
@@ -35,7 +34,6 @@ import { StopController } from "./stop-controller.js";
 
 type Accel = "kvm" | "tcg";
 type Services = Extract<Awaited<ReturnType<typeof startSideServices>>, { ok: true }>["value"];
-
 
 export class Run {
   private readonly runState: RunStateHolder;
@@ -83,8 +81,6 @@ export class Run {
     this.qmpEventsSocket = runPath(p.config.runDir, RUN_FILES.qmpEventsSocket);
   }
 
-  private run = (name: string) => join(this.p.config.runDir, name);
-
   /** QEMU's plan for an accelerator, from the facts of the moment. */
   plan(accel: Accel): QemuPlan {
     return this.vm.plan(accel, this.warm.withholdForward);
@@ -93,7 +89,7 @@ export class Run {
   /** The whole run, to its exit code. */
   async start(): Promise<number> {
     const { config } = this.p;
-    const started = await startSideServices(config, this.p.shareChoice, { run: this.run, virtiofsSockets: virtiofsSockets(this.p) }, this.log);
+    const started = await startSideServices(config, this.p.shareChoice, { run: (name) => runPath(config.runDir, name), virtiofsSockets: virtiofsSockets(this.p) }, this.log);
     if (!started.ok) {
       await this.files.discardUnpacked();
       await this.files.runDir.release();
@@ -284,7 +280,7 @@ export class Run {
     }
     this.monitor.stop();
     await this.services.stop();
-    await rm(this.run(RUN_FILES.bootInitrd), { force: true });
+    await rm(runPath(this.p.config.runDir, RUN_FILES.bootInitrd), { force: true });
     await this.files.discardUnpacked();
     await this.files.runDir.release();
     for (const close of this.closers) await close();
