@@ -1,8 +1,6 @@
-// One run of `dinv run`, owned by one object: its state (host/run/state.ts: every change goes
-// through `next`, and the control API, the log and the exit code are projections of it), the
-// facts that change during the run, and the reactions to the guest, QEMU, signals and the control
-// API. Warm start is a plan with effects this object calls; a stop is honoured whenever it
-// arrives (StopController).
+// One run of `dinv run`, owned by one object: its state (state.ts, whose projections the control
+// API, the log and the exit code are), its changing facts, and its reactions to the guest, QEMU,
+// signals and the control API. Warm start is a plan with effects it calls; a stop is honoured whenever it arrives.
 
 import { rm } from "node:fs/promises";
 import type { StatusSnapshot } from "../../shared/protocol/status.js";

@@ -3,6 +3,7 @@
 // are projections of it (controlPhase, exitCode); nothing else keeps a phase of the run.
 
 import type { ControlPhase } from "../../shared/protocol/control.js";
+import { boundText } from "../guest-link/guest-text.js";
 
 export type Accel = "kvm" | "tcg";
 type Entered = {
@@ -144,6 +145,9 @@ export function changeLine(s: RunState): { level: "debug" | "info"; text: string
   return { level, text: `run ${s.phase}${s.phase === "booting" && s.attempt > 1 ? ` (attempt ${s.attempt})` : ""}: ${s.reason}` };
 }
 
+/** Longest reason the run's state carries, characters (the control API's bound). */
+const REASON_MAX = 1000;
+
 /** The one holder of the run's state: every change through `next`, logged, handed to the control API. */
 export class RunStateHolder {
   private state: RunState;
@@ -161,12 +165,9 @@ export class RunStateHolder {
 
   /** Apply an event; reasons are bounded to what the control API carries. */
   apply(event: RunEvent): void {
-    const after = next(this.state, { ...event, reason: event.reason.length > REASON_MAX ? `${event.reason.slice(0, REASON_MAX - 1)}…` : event.reason }, this.now());
+    const after = next(this.state, { ...event, reason: boundText(event.reason, REASON_MAX) }, this.now());
     if (after === this.state) return;
     this.state = after;
     this.onchange(after);
   }
 }
-
-/** Longest reason the run's state carries, characters (the control API's bound). */
-export const REASON_MAX = 1000;
