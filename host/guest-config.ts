@@ -1,7 +1,7 @@
 // What the guest is told, derived from the launcher configuration. Pure.
 
 import { DISK_LABEL, DISK_SERIAL, GUEST_DOCKER_PORT, GUEST_DOCKER_ROOT, GUEST_DOCKER_TLS_PORT } from "../shared/constants.js";
-import type { GuestConfig } from "../shared/protocol/guest-config.js";
+import type { GuestCache, GuestConfig } from "../shared/protocol/guest-config.js";
 import type { HostConfig } from "./config/env.js";
 import type { TlsMaterial } from "./tls/certs.js";
 
@@ -26,6 +26,7 @@ export function guestConfigFor(
   shareFs: "9p" | "virtiofs" = "9p",
   net: "slirp" | "passt" = "slirp",
   mayFormat: MayFormat = { docker: false, volume: false },
+  cache?: GuestCache,
 ): GuestConfig {
   const passt = net === "passt";
   return {
@@ -54,5 +55,6 @@ export function guestConfigFor(
       daemonConfig: passt ? { mtu: PASST_MTU, ...config.daemonConfig } : config.daemonConfig,
       ...(tls ? { tls: { caPem: tls.caPem, certPem: tls.server.certPem, keyPem: tls.server.keyPem } } : {}),
     },
+    ...(cache ? { cache } : {}),
   };
 }

@@ -55,3 +55,6 @@ export const EARLY_OWN_CONTAINERD = "dockerd-own-containerd";
  * containerd 2 its runtime. The build fails rather than fall back to an older engine.
  */
 export const MIN_ENGINE = { dockerd: 28, containerd: 2 } as const;
+
+/** The guest's docker volume driver a job asks for a cache promotion with: `docker volume create -d dinv-cache NAME`. */
+export const CACHE_VOLUME_DRIVER = "dinv-cache";

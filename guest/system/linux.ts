@@ -11,7 +11,9 @@ import { endOtherProcesses } from "./processes.js";
 import { dockerPortSource } from "./docker-ports.js";
 import { Dockerd, ENGINE_ID_FILE } from "./dockerd.js";
 import { waitEarlyStart } from "./early.js";
-import { run } from "./exec.js";
+import { must, run } from "./exec.js";
+import { removeAllContainers } from "./containers.js";
+import { serveVolumeDriver } from "../cache/volume-driver.js";
 import { mountShare, unmountAll } from "./mounts.js";
 import { renewGuest } from "./renew.js";
 import { loadExeca } from "./exec.js";
@@ -122,6 +124,21 @@ export class LinuxSystem implements GuestSystem {
     await this.dockerd.setSocketOwner(r.sockUid, r.sockGid);
     const took = Math.round(performance.now() - started);
     return { bootId, detail: `random pool reseeded, clock set (was ${(skewMs / 1000).toFixed(1)} s off), new machine-id, new engine ID (${engineIdCopies} copies in dockerd's memory), docker.sock owner ${r.sockUid}:${r.sockGid}, in ${took} ms` };
+  }
+
+  async freezeDocker(frozen: boolean): Promise<string> {
+    const started = performance.now();
+    // fsfreeze -f flushes the filesystem and blocks new writes until -u: the disk is consistent meanwhile.
+    await must("fsfreeze", [frozen ? "-f" : "-u", GUEST_DOCKER_ROOT], 60_000);
+    return `${GUEST_DOCKER_ROOT} ${frozen ? "frozen" : "thawed"} in ${Math.round(performance.now() - started)} ms`;
+  }
+
+  removeContainers(): Promise<number> {
+    return removeAllContainers();
+  }
+
+  async serveCacheDriver(save: () => Promise<{ ok: boolean; message: string }>, warn: (msg: string) => void): Promise<void> {
+    await serveVolumeDriver(save, warn);
   }
 
   async powerOff(): Promise<void> {

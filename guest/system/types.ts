@@ -67,6 +67,12 @@ export interface GuestSystem {
    * reseeded pool) and what was done.
    */
   renew(r: { entropy: Buffer; unixTimeMs: number; sockUid: number; sockGid: number }): Promise<{ bootId: string; detail: string }>;
+  /** Freeze (fsfreeze -f) or thaw the docker disk's filesystem, for a consistent snapshot; returns what was done. */
+  freezeDocker(frozen: boolean): Promise<string>;
+  /** Remove every container (a cache generation's leftovers) with its anonymous volumes; returns how many. */
+  removeContainers(): Promise<number>;
+  /** Serve the dinv-cache volume driver; each create calls save and answers with its result. */
+  serveCacheDriver(save: () => Promise<{ ok: boolean; message: string }>, warn: (msg: string) => void): Promise<void>;
   /** Power the VM off (never returns in a real guest). */
   powerOff(): Promise<void>;
 }

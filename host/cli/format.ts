@@ -23,6 +23,7 @@ export function summary(state: DinvState): string {
     lines.push(`  start:   ${state.warm.start}${state.warm.loadMs !== undefined ? ` (loaded in ${seconds(state.warm.loadMs)})` : ""}: ${state.warm.reason}`);
     if (state.warm.saved) lines.push(`  warm:    ${state.warm.saved}`);
   }
+  if (state.cache) lines.push(`  cache:   ${cacheLine(state.cache)}`);
   if (state.steps.length) {
     // After a warm start these are the steps of the boot the saved state came from.
     lines.push(state.warm?.start === "warm" ? "  steps (of the saved boot):" : "  steps:");
@@ -59,4 +60,12 @@ export function eventLines(previous: DinvState | undefined, state: DinvState, no
   const wasRefused = new Set((previous?.refused ?? []).map(refusedKey));
   for (const r of state.refused) if (!wasRefused.has(refusedKey(r))) lines.push(`not published ${r.proto} ${r.port} (${r.container}): ${r.reason}`);
   return lines;
+}
+
+/** `cache: KEY generation N (from restore key R), SIZE; last save …`. Pure. */
+export function cacheLine(cache: NonNullable<DinvState["cache"]>): string {
+  const base = cache.generation === null ? `${cache.key}, empty (${cache.reason})` : `${cache.key} generation ${cache.generation}${cache.restoredFrom ? ` (from restore key ${cache.restoredFrom})` : ""}${cache.bytes !== undefined ? `, ${formatSize(cache.bytes)}` : ""}`;
+  const save = cache.save === "off" ? "; saves off" : "";
+  const last = cache.lastSave ? `; last save: ${cache.lastSave.ok ? `generation ${cache.lastSave.generation}` : `failed: ${cache.lastSave.message}`}` : "";
+  return `${base}${save}${last}`;
 }

@@ -10,6 +10,7 @@ import { createLogger } from "../log.js";
 import { describeFailure, HELP, runClientCommand } from "./commands.js";
 import { printVersion, versionReport } from "./version.js";
 import { WARM_HELP, warmSave, warmStatus } from "./warm.js";
+import { CACHE_HELP, cacheCommand } from "./cache.js";
 
 declare const DINV_VERSION: string;
 const VERSION = typeof DINV_VERSION === "string" ? DINV_VERSION : "dev";
@@ -26,6 +27,7 @@ Commands:
   stop       stop gracefully, as SIGTERM (--timeout S)
   health     exit 0 only when dockerd in the guest answers (for HEALTHCHECK)
   warm       save a ready VM for warm starts, or show the saved ones (warm save | warm status)
+  cache      the shared docker-disk cache: save this run's disk now, list or prune (cache save | list | prune)
   version    print the versions of dinv, the guest's Docker stack and the image's tools (--json)
   help       this text (also: dinv <command> --help)
 `;
@@ -104,6 +106,19 @@ export async function main(argv: string[]): Promise<number> {
       if (!log) return 2;
       if (sub === "save") return warmSave(process.env, log, defaultGuestDir(), rest[1] === "--" ? rest.slice(2) : rest.slice(1));
       return warmStatus(process.env, log, defaultGuestDir(), rest.includes("--json"), process.stdout);
+    }
+    case "cache": {
+      if (wantsHelp || !rest[0]) {
+        process[wantsHelp ? "stdout" : "stderr"].write(CACHE_HELP);
+        return wantsHelp ? 0 : 2;
+      }
+      try {
+        return await cacheCommand(rest[0], rest.slice(1), process.env, process.stdout, process.stderr);
+      } catch (error) {
+        const failure = describeFailure(error);
+        process.stderr.write(`dinv cache: ${failure.message}\n`);
+        return failure.code;
+      }
     }
     case "version":
     case "--version":

@@ -7,6 +7,7 @@ import { checkPath, normalisePath, parsePathList, parsePortRanges } from "./list
 import { daemonJson, dir, fail, GiB, int, ipv4, LAUNCHER_DIR, list, LOG_LEVELS, MAX_UID, MiB, optionalPort, overlaps, ports, RESERVED_DAEMON_KEYS, size, text } from "./fields.js";
 export { LAUNCHER_DIR, LOG_LEVELS, overlaps, RESERVED_DAEMON_KEYS } from "./fields.js";
 import { DISK_FILES, runDirTooLong } from "../run/run-files.js";
+import { CACHE_KEY_ALLOWED, DEFAULT_CACHE_KEY, cacheKeyProblem } from "../cache/key.js";
 
 /** The directories' defaults, as the original DinV and the container image have them. */
 export const DEFAULT_DIRS = { docker: "/docker", volume: "/volume", run: "/run/dinv", warm: "/var/cache/dinv" } as const;
@@ -61,6 +62,11 @@ export const ALLOWED: Record<string, string> = {
   DINV_WARM_DIR: `an absolute directory for saved VM states; warm starts happen only when it exists, e.g. as a volume (default ${DEFAULT_DIRS.warm})`,
   DINV_REGISTRY_MIRRORS: "';'-separated http(s):// URLs of registry mirrors (default none)",
   DINV_INSECURE_REGISTRIES: "';'-separated registries (host[:port] or CIDR) dockerd may reach without TLS (default none)",
+  DINV_CACHE_DIR: "an absolute directory shared by runners for docker-disk generations, e.g. a volume (default none: no cache)",
+  DINV_CACHE_KEY: `the cache a job belongs to: ${CACHE_KEY_ALLOWED}, e.g. project/branch (default ${DEFAULT_CACHE_KEY})`,
+  DINV_CACHE_RESTORE_KEYS: `';'-separated keys tried in order when DINV_CACHE_KEY has no generation yet, each ${CACHE_KEY_ALLOWED} (default none)`,
+  DINV_CACHE_SAVE: "on-stop or off: promote the job's docker disk to its key's next generation on a clean stop (default on-stop; off: use a cache, never write one)",
+  DINV_CACHE_MAX: "a size from 1G to 64T such as 20G: the cache directory's bound, the least recently used keys go first (default 20G)",
 };
 
 /** The docker API forward's port: DINV_DOCKER_PORT, else docker's conventional 2375 plain / 2376 TLS. */
@@ -96,6 +102,35 @@ const originalVariables = {
   DINV_SHUTDOWN_TIMEOUT: int("5", 0, 3600),
   DINV_MACHINE: text("microvm").pipe(z.enum(["microvm", "q35"], { message: "unknown machine type" })),
 };
+
+/** The shared cache's variables (the `dinv cache` commands parse only these). */
+const cacheVariables = {
+  DINV_CACHE_DIR: text("").transform((s, ctx) => {
+    if (!s) return undefined;
+    const reason = checkPath(s);
+    return reason ? fail(ctx, reason) : normalisePath(s);
+  }),
+  DINV_CACHE_KEY: text(DEFAULT_CACHE_KEY).transform((s, ctx) => {
+    const problem = cacheKeyProblem(s);
+    return problem ? fail(ctx, problem) : s;
+  }),
+  DINV_CACHE_RESTORE_KEYS: text("").transform((s, ctx) => {
+    const keys = s.split(";").map((k) => k.trim()).filter((k) => k !== "");
+    const bad = keys.map((k) => [k, cacheKeyProblem(k)] as const).find(([, p]) => p);
+    if (bad) return fail(ctx, `"${bad[0]}" ${bad[1]}`);
+    return keys.length > 16 ? fail(ctx, "lists more than 16 keys") : keys;
+  }),
+  DINV_CACHE_SAVE: text("on-stop").pipe(z.enum(["on-stop", "off"], { message: "must be on-stop or off" })),
+  DINV_CACHE_MAX: size("20G", GiB, 64 * 1024 * GiB, ""),
+};
+
+/** The cache variables alone, as `dinv run` parses them; throws ConfigError. */
+export function parseCacheEnv(env: Record<string, string | undefined>) {
+  const parsed = z.object(cacheVariables).safeParse(env);
+  if (!parsed.success) throw new ConfigError(parsed.error.issues.map((i) => `${String(i.path[0])}=${JSON.stringify(env[String(i.path[0])])}: ${i.message}. Allowed: ${ALLOWED[String(i.path[0])]}`));
+  const v = parsed.data;
+  return v.DINV_CACHE_DIR ? { dir: v.DINV_CACHE_DIR, key: v.DINV_CACHE_KEY, restoreKeys: v.DINV_CACHE_RESTORE_KEYS, save: v.DINV_CACHE_SAVE, maxBytes: v.DINV_CACHE_MAX } : undefined;
+}
 
 /** dinv's own variables. */
 function dinvVariables(defaults: { guestDir: string }) {
@@ -149,6 +184,7 @@ function dinvVariables(defaults: { guestDir: string }) {
     DINV_WARM_DIR: dir(DEFAULT_DIRS.warm),
     DINV_REGISTRY_MIRRORS: list((u) => /^https?:\/\/[^\s/]+(\/\S*)?$/.test(u), "an http:// or https:// URL"),
     DINV_INSECURE_REGISTRIES: list((r) => /^[A-Za-z0-9.-]+(:\d{1,5})?$|^\d+\.\d+\.\d+\.\d+\/\d+$/.test(r), "a host[:port] or a CIDR"),
+    ...cacheVariables,
     DINV_BIP: text(DEFAULT_BIP).transform((s, ctx) => {
       const m = /^(\d+\.\d+\.\d+\.\d+)\/(\d+)$/.exec(s);
       if (!m || !ipv4.test(m[1]!) || Number(m[2]) < 8 || Number(m[2]) > 30) return fail(ctx, "not an address/prefix with prefix 8-30");
@@ -196,7 +232,14 @@ function crossChecks(env: Variables, ctx: z.RefinementCtx): void {
     ["DOCKER_TLS_CERTDIR", env.DOCKER_TLS_CERTDIR],
     // A guest that could write saved states would run its own RAM in later runs.
     ["DINV_WARM_DIR", env.DINV_WARM_START === "auto" ? env.DINV_WARM_DIR : undefined],
+    // A guest that could write generations would poison every later job of the key.
+    ["DINV_CACHE_DIR", env.DINV_CACHE_DIR],
   ];
+  const cacheDir = env.DINV_CACHE_DIR;
+  if (cacheDir) {
+    const near = ([["DINV_DOCKER_DIR", env.DINV_DOCKER_DIR], ["DINV_RUN_DIR", env.DINV_RUN_DIR], ["DINV_GUEST_DIR", env.DINV_GUEST_DIR]] as const).find(([, d]) => overlaps(cacheDir, d));
+    if (near) ctx.addIssue({ code: "custom", path: ["DINV_CACHE_DIR"], message: `overlaps ${near[0]} (${near[1]}): the cache is a directory of its own` });
+  }
   for (const mount of env.DINV_MOUNTS) {
     const hit = guarded.find(([, dir]) => dir !== undefined && overlaps(mount, dir));
     if (hit) ctx.addIssue({ code: "custom", path: ["DINV_MOUNTS"], message: `"${mount}" overlaps ${hit[0]} (${hit[1]}): the guest could rewrite them` });
@@ -238,6 +281,7 @@ function toHostConfig(env: Variables) {
     publish: { mode: env.DINV_PUBLISH, ports: env.DINV_PUBLISH_PORTS },
     log: { level: env.DINV_LOG_LEVEL, format: env.DINV_LOG_FORMAT || undefined },
     warm: { mode: env.DINV_WARM_START, dir: env.DINV_WARM_DIR },
+    cache: env.DINV_CACHE_DIR ? { dir: env.DINV_CACHE_DIR, key: env.DINV_CACHE_KEY, restoreKeys: env.DINV_CACHE_RESTORE_KEYS, save: env.DINV_CACHE_SAVE, maxBytes: env.DINV_CACHE_MAX } : undefined,
     daemonConfig: {
       ...env.DINV_DOCKERD_CONFIG,
       ...(env.DINV_REGISTRY_MIRRORS.length ? { "registry-mirrors": env.DINV_REGISTRY_MIRRORS } : {}),

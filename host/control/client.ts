@@ -17,7 +17,7 @@ export class ControlRequestError extends Error {
 }
 
 /** The reply a request gets, by its type: an error reply rejects instead. */
-type ReplyTo<T extends ControlRequest["type"]> = T extends "get-state" | "subscribe" ? DinvState : T extends "health" ? Extract<ControlReply, { type: "health" }> : Extract<ControlReply, { type: "ok" }>;
+type ReplyTo<T extends ControlRequest["type"]> = T extends "get-state" | "subscribe" ? DinvState : T extends "health" ? Extract<ControlReply, { type: "health" }> : T extends "cache-save" ? Extract<ControlReply, { type: "cache-saved" }> : Extract<ControlReply, { type: "ok" }>;
 
 type Pending = { resolve: (r: ControlReply) => void; reject: (e: Error) => void };
 type RequestBody<T extends ControlRequest["type"]> = Omit<Extract<ControlRequest, { type: T }>, "id">;
@@ -87,7 +87,7 @@ export class ControlClient {
       this.ws.send(JSON.stringify({ ...body, id }));
     }).then((reply) => {
       // A reply of another type than the request's is the launcher's bug, never cast over.
-      const want = body.type === "get-state" || body.type === "subscribe" ? "state" : body.type === "health" ? "health" : "ok";
+      const want = body.type === "get-state" || body.type === "subscribe" ? "state" : body.type === "health" ? "health" : body.type === "cache-save" ? "cache-saved" : "ok";
       if (reply.type !== want) throw new ControlRequestError("internal", `a ${reply.type} reply to ${body.type}`);
       return reply as ReplyTo<T>;
     });

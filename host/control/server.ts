@@ -16,6 +16,8 @@ import type { LauncherState } from "./state.js";
 export interface ControlHandlers {
   stop(timeoutSeconds?: number): void;
   health(): Promise<{ healthy: boolean; reason: string }>;
+  /** promote the job's docker disk now (dinv cache save); resolves once the generation is safe on disk, or with why not */
+  cacheSave(): Promise<{ ok: boolean; generation?: number; bytes?: number; message: string }>;
 }
 
 export interface ControlServer {
@@ -137,6 +139,12 @@ function serve(ws: WebSocket, state: LauncherState, handlers: ControlHandlers): 
       case "health":
         handlers.health().then(
           (h) => send({ type: "health", id: request.id, ...h }),
+          (err: unknown) => send({ type: "error", id: request.id, code: "internal", message: String(err) }),
+        );
+        return;
+      case "cache-save":
+        handlers.cacheSave().then(
+          (r) => send({ type: "cache-saved", id: request.id, ...r }),
           (err: unknown) => send({ type: "error", id: request.id, code: "internal", message: String(err) }),
         );
         return;

@@ -21,6 +21,7 @@ export class LauncherState {
   private readonly listeners = new Set<(state: DinvState) => void>();
   private published: PublishStatus = { forwards: [], refused: [] };
   private warm: DinvState["warm"];
+  private cache: DinvState["cache"];
 
   constructor(
     private readonly config: HostConfig,
@@ -54,6 +55,11 @@ export class LauncherState {
 
   setPublished(status: PublishStatus): void {
     this.published = status;
+    this.changed();
+  }
+
+  setCache(cache: NonNullable<DinvState["cache"]>): void {
+    this.cache = cache;
     this.changed();
   }
 
@@ -101,6 +107,7 @@ export class LauncherState {
       ...(this.timeline ? { timeline: this.timeline } : {}),
       guest,
       ...(this.warm ? { warm: this.warm } : {}),
+      ...(this.cache ? { cache: this.cache } : {}),
     };
   }
 

@@ -8,7 +8,7 @@
 
 import { randomBytes } from "node:crypto";
 import { constants, type Stats } from "node:fs";
-import { mkdir, open, readdir, rename, rmdir, unlink, type FileHandle } from "node:fs/promises";
+import { lstat, mkdir, open, readdir, rename, rmdir, unlink, type FileHandle } from "node:fs/promises";
 import type { z } from "zod";
 
 const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK, O_DIRECTORY } = constants;
@@ -195,8 +195,32 @@ export class SharedDir {
     await rmdir(this.entry(name)).catch(() => undefined);
   }
 
+  /** Rename an entry into another shared directory (same filesystem); a directory never replaces a non-empty one. */
+  async renameTo(from: string, target: SharedDir, to: string): Promise<void> {
+    await rename(this.entry(from), target.entry(to));
+  }
+
   async rename(from: string, to: string): Promise<void> {
     await rename(this.entry(from), this.entry(to));
+  }
+
+  /** An entry's own status (a symlink is not followed); undefined when absent. */
+  async stat(name: string): Promise<Stats | undefined> {
+    return lstat(this.entry(name)).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === "ENOENT") return undefined;
+      throw err;
+    });
+  }
+
+  /** Make the directory's entries (a rename into it) durable. */
+  async sync(): Promise<void> {
+    await this.dir.sync().catch(() => undefined);
+  }
+
+  /** The path another process (qemu-img, QEMU) reaches an entry by, while this directory is open. */
+  procEntry(name: string): string {
+    this.entry(name);
+    return `/proc/${process.pid}/fd/${this.dir.fd}/${name}`;
   }
 
   async list(): Promise<string[]> {

@@ -37,6 +37,10 @@ export class GuestSession {
   onrenewed?: (result: { ok: boolean; detail: string }) => void;
   /** the renew a restored guest gets first; until its answer, nothing else the guest says counts */
   private renewal: Renew | undefined;
+  /** a job asked for a cache save through the guest's docker API (request id to answer with) */
+  oncachesave?: (id: number) => void;
+  private readonly freezes = new Map<number, (r: { ok: boolean; detail: string }) => void>();
+  private nextFreeze = 1;
   private transport: HostTransport | undefined;
   private readonly logLimit = new RateLimiter(50, 200);
   private readonly rejectLimit = new RateLimiter(2, 10);
@@ -99,6 +103,36 @@ export class GuestSession {
     this.transport?.close();
   }
 
+  /**
+   * Freeze the docker disk's filesystem for a snapshot; the answer, or a failure after timeoutMs.
+   * The guest thaws by itself after thawAfterMs should the thaw never come.
+   */
+  freeze(thawAfterMs: number, timeoutMs: number): Promise<{ ok: boolean; detail: string; id: number }> {
+    const transport = this.transport;
+    if (!transport || !this.hello) return Promise.resolve({ ok: false, detail: "no guest agent is connected", id: 0 });
+    const id = this.nextFreeze++;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.freezes.delete(id);
+        resolve({ ok: false, detail: `the guest did not answer the freeze within ${timeoutMs} ms`, id });
+      }, timeoutMs);
+      this.freezes.set(id, (r) => {
+        clearTimeout(timer);
+        resolve({ ...r, id });
+      });
+      transport.send({ type: "freeze", id, thawAfterMs });
+    });
+  }
+
+  thaw(id: number): void {
+    this.transport?.send({ type: "thaw", id });
+  }
+
+  /** The answer to the guest's cache-save request. */
+  answerCacheSave(id: number, ok: boolean, message: string): void {
+    this.transport?.send({ type: "cache-save-result", id, ok, message: message.slice(0, 1000) });
+  }
+
   private handle(raw: GuestMessage): void {
     this.lastHeardAt = this.now();
     // Control characters and escapes never reach the log, the CLI or the state snapshot.
@@ -117,6 +151,15 @@ export class GuestSession {
         return this.onStatus(message);
       case "published":
         return this.onPublished(message);
+      case "freeze-result": {
+        const pending = this.freezes.get(message.id);
+        this.freezes.delete(message.id);
+        pending?.({ ok: message.ok, detail: message.detail });
+        return;
+      }
+      case "cache-save-request":
+        if (this.hello) this.oncachesave?.(message.id);
+        return;
       case "log": {
         const gate = this.logLimit.take();
         const bytes = gate.allowed ? this.budget.take(message.msg.length) : { allowed: false, suppressed: 0 };

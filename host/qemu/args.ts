@@ -15,6 +15,8 @@ export interface QemuPlan {
   initrd: string;
   rootImage: string;
   dockerDisk: string;
+  /** the cache generation under dockerDisk (DINV_CACHE_DIR), opened read-only as its backing; absent: none */
+  dockerBacking?: string;
   /** present when DINV_VOLUME_PATH is set */
   volumeDisk?: string;
   /** unix socket the launcher listens on; QEMU connects to it */
@@ -152,9 +154,11 @@ function diskArgs(plan: QemuPlan, dev: Dev): string[] {
   // name (the launcher checks headers too; -drive cannot say null). discard=unmap lets deleted
   // images shrink the sparse qcow2 again. werror=enospc: a full disk on the launcher's side pauses
   // the VM (the launcher reports it and resumes) instead of failing writes.
-  const qcow2 = (node: string, file: string) =>
-    JSON.stringify({ driver: "qcow2", "node-name": node, discard: "unmap", backing: null, file: { driver: "file", filename: file, discard: "unmap" } });
-  push("-blockdev", qcow2("docker", plan.dockerDisk));
+  const qcow2 = (node: string, file: string, backing: string | null = null) =>
+    JSON.stringify({ driver: "qcow2", "node-name": node, discard: "unmap", backing, file: { driver: "file", filename: file, discard: "unmap" } });
+  // A cache generation: the backing is named here, read-only, with no backing of its own.
+  if (plan.dockerBacking) push("-blockdev", JSON.stringify({ driver: "qcow2", "node-name": "docker-base", "read-only": true, backing: null, file: { driver: "file", filename: plan.dockerBacking, "read-only": true } }));
+  push("-blockdev", qcow2("docker", plan.dockerDisk, plan.dockerBacking ? "docker-base" : null));
   push("-device", `${dev("blk")},drive=docker,serial=${DISK_SERIAL.docker},werror=enospc,rerror=report`);
   if (plan.volumeDisk) {
     push("-blockdev", qcow2("volume", plan.volumeDisk));

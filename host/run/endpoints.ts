@@ -5,7 +5,7 @@ import { chmod, rm, writeFile } from "node:fs/promises";
 import { listenAgent } from "../guest-link/channel.js";
 import type { GuestSession } from "../guest-link/session.js";
 import type { HostConfig } from "../config/env.js";
-import { startControlServer } from "../control/server.js";
+import { startControlServer, type ControlHandlers } from "../control/server.js";
 import type { LauncherState } from "../control/state.js";
 import { reachableAddress } from "../net/forwards.js";
 import { pingDocker, type DockerEndpoint } from "../proxy/docker-endpoint.js";
@@ -26,6 +26,8 @@ export async function openEndpoints(o: {
   tls: TlsMaterial | undefined;
   /** a stop asked for through the control API */
   stop: (timeoutSeconds: number | undefined) => void;
+  /** `dinv cache save` through the control API */
+  cacheSave: ControlHandlers["cacheSave"];
 }): Promise<RunEndpoints> {
   const { config, state, session, tls } = o;
   const run = (name: string) => runPath(config.runDir, name);
@@ -37,6 +39,7 @@ export async function openEndpoints(o: {
   const agentServer = await listenAgent(run(RUN_FILES.agentSocket), (t) => session.attach(t));
   const control = await startControlServer(run(RUN_FILES.controlSocket), state, {
     stop: o.stop,
+    cacheSave: o.cacheSave,
     health: () => (state.phase === "ready" ? pingDocker(dockerTarget) : Promise.resolve({ healthy: false, reason: `dinv is ${state.phase}` })),
   }, {
     ...(config.control.gid !== undefined ? { gid: config.control.gid } : {}),

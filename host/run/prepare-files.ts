@@ -10,6 +10,7 @@ import { cachedVmlinux } from "../boot/vmlinux.js";
 import { DiskError, ensureDisk } from "../disk/images.js";
 import type { MayFormat } from "../guest-config.js";
 import type { Logger } from "../log.js";
+import { CacheJob } from "../cache/job.js";
 import { warmDirWritable } from "../warm/store.js";
 import { WarmStart } from "../warm/warm-start.js";
 import type { Prepared } from "./prepare.js";
@@ -31,6 +32,8 @@ export interface PreparedFiles {
   mayFormat: MayFormat;
   dockerDisk: string;
   volumeDisk: string | undefined;
+  /** the run's part in the shared cache (DINV_CACHE_DIR), when its docker disk comes from there */
+  cache: CacheJob | undefined;
 }
 
 export async function prepareFiles(p: Prepared, log: Logger, saveOnly: { command?: string[] } | undefined): Promise<PreparedFiles | { refused: string }> {
@@ -51,12 +54,12 @@ export async function prepareFiles(p: Prepared, log: Logger, saveOnly: { command
   // The kernel's extraction (~0.3-0.8 s) and the root image's unpacking (~0.5-0.9 s) run while the
   // disks, side services and sockets are prepared; with a warm-start directory both are done once and kept there.
   // A read-only warm volume (a job container's) is read, never written: the unpacked files then stay in the run directory.
-  const cache = config.warm.mode === "auto" && existsSync(config.warm.dir) ? config.warm.dir : undefined;
-  const writable = cache ? await warmDirWritable(cache) : false;
+  const warmDir = config.warm.mode === "auto" && existsSync(config.warm.dir) ? config.warm.dir : undefined;
+  const writable = warmDir ? await warmDirWritable(warmDir) : false;
   const refusedCopy = (reason: string) => log.warn(`warm directory: ${reason}`);
   const boot: Promise<BootFiles | Error> = Promise.all([
-    pre.guest.kernelCompressed ? cachedVmlinux(pre.guest.kernel, run(RUN_FILES.vmlinux), cache, writable, refusedCopy) : pre.guest.kernel,
-    pre.guest.rootCompressed ? cachedRootImage(pre.guest.rootImage, run(RUN_FILES.rootImage), cache, writable, refusedCopy) : pre.guest.rootImage,
+    pre.guest.kernelCompressed ? cachedVmlinux(pre.guest.kernel, run(RUN_FILES.vmlinux), warmDir, writable, refusedCopy) : pre.guest.kernel,
+    pre.guest.rootCompressed ? cachedRootImage(pre.guest.rootImage, run(RUN_FILES.rootImage), warmDir, writable, refusedCopy) : pre.guest.rootImage,
   ]).then(([kernel, rootImage]) => ({ kernel, rootImage }), (err: unknown) => (err instanceof Error ? err : new Error(String(err))));
   // A warm directory's copies stay for the next run; the run directory's go with the run.
   // Only what this run unpacked into its run directory (not a file someone else keeps there).
@@ -71,19 +74,33 @@ export async function prepareFiles(p: Prepared, log: Logger, saveOnly: { command
     return { refused: reason };
   };
   // A warm start: restore a saved VM when one of this shape exists and this run has no docker disk yet.
-  const dockerDisk = dockerDiskPath(config);
+  const ownDisk = dockerDiskPath(config);
   const volumeDisk = config.volume ? volumeDiskPath(config) : undefined;
-  const warm = await WarmStart.prepare({ config, pre, accel: choice.accel === "kvm" ? "kvm" : "tcg", dockerDisk, log, ...(saveOnly ? { saveOnly } : {}) });
+  let cache: CacheJob | undefined;
+  try {
+    await mkdir(config.dockerDir, { recursive: true });
+    cache = saveOnly ? undefined : await CacheJob.prepare(config, ownDisk, existsSync(ownDisk), log);
+  } catch (err) {
+    return refuse(`DINV_CACHE_DIR=${config.cache?.dir}: ${(err as Error).message}`);
+  }
+  const dockerDisk = cache?.disk ?? ownDisk;
+  // A warm state carries a docker disk of its own: a run on a cache generation boots (a state on a generation is not kept).
+  const warmConfig = cache ? { ...config, warm: { ...config.warm, mode: "off" as const } } : config;
+  if (cache && config.warm.mode === "auto") log.info("warm start: off: the docker disk comes from DINV_CACHE_DIR");
+  const warm = await WarmStart.prepare({ config: warmConfig, pre, accel: choice.accel === "kvm" ? "kvm" : "tcg", dockerDisk, log, ...(saveOnly ? { saveOnly } : {}) });
   if ("refused" in warm) return refuse(warm.refused);
   const mayFormat: MayFormat = { docker: false, volume: false };
   try {
     await mkdir(config.dockerDir, { recursive: true });
     // A disk made from a saved base was checked against its digest just now: no qemu-img probes.
-    const docker = warm.dockerDiskMade
-      ? { level: "info" as const, message: `made ${dockerDisk} from the saved state's docker disk`, mayFormat: false }
-      : await ensureDisk(dockerDisk, config.dockerSizeBytes, "DINV_DOCKER_SIZE");
-    log[docker.level](docker.message);
-    mayFormat.docker = docker.mayFormat;
+    if (cache) mayFormat.docker = cache.mayFormat;
+    else {
+      const docker = warm.dockerDiskMade
+        ? { level: "info" as const, message: `made ${dockerDisk} from the saved state's docker disk`, mayFormat: false }
+        : await ensureDisk(dockerDisk, config.dockerSizeBytes, "DINV_DOCKER_SIZE");
+      log[docker.level](docker.message);
+      mayFormat.docker = docker.mayFormat;
+    }
     if (config.volume && volumeDisk) {
       await mkdir(config.volumeDir, { recursive: true });
       const volume = await ensureDisk(volumeDisk, config.volume.sizeBytes, "DINV_VOLUME_SIZE");
@@ -94,5 +111,5 @@ export async function prepareFiles(p: Prepared, log: Logger, saveOnly: { command
     if (!(err instanceof DiskError)) throw err;
     return refuse(err.message);
   }
-  return { runDir, boot, discardUnpacked, warm, mayFormat, dockerDisk, volumeDisk };
+  return { runDir, boot, discardUnpacked, warm, mayFormat, dockerDisk, volumeDisk, cache };
 }

@@ -14,6 +14,8 @@ export interface PlanFacts {
   net: QemuPlan["net"];
   /** the docker API's forward is added later (a warm state is saved first, or a restored guest renewed) */
   withholdDockerForward: boolean;
+  /** the docker disk when it comes from the cache: the job's overlay and the generation below it */
+  cacheDisk?: { disk: string; backing: string | undefined };
 }
 
 /** The run directory's virtio-fs sockets, one per DINV_MOUNTS path. */
@@ -28,7 +30,8 @@ export function qemuPlan(p: Pick<Prepared, "config" | "pre">, facts: PlanFacts, 
     rootImage: facts.rootImage,
     kernel: facts.kernel,
     initrd: facts.initrd,
-    dockerDisk: dockerDiskPath(config),
+    dockerDisk: facts.cacheDisk?.disk ?? dockerDiskPath(config),
+    ...(facts.cacheDisk?.backing ? { dockerBacking: facts.cacheDisk.backing } : {}),
     ...(config.volume ? { volumeDisk: volumeDiskPath(config) } : {}),
     agentSocket: run(RUN_FILES.agentSocket),
     qmpSocket: run(RUN_FILES.qmpSocket),

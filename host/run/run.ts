@@ -15,6 +15,7 @@ import type { Logger } from "../log.js";
 import { buildQemuArgs, type QemuPlan } from "../qemu/args.js";
 import type { QemuProcess } from "../qemu/process.js";
 import type { WarmStart } from "../warm/warm-start.js";
+import type { SaveResult } from "../cache/job.js";
 import { bootWithWatchdog, type BootResult } from "./boot.js";
 import { runCommand } from "./command.js";
 import { openEndpoints } from "./endpoints.js";
@@ -57,6 +58,8 @@ export class Run {
   private commandExit: number | undefined;
   private commandStarted = false;
   private readonly closers: (() => unknown)[] = [];
+  /** whether the run's end promotes the job's docker disk to the cache: a clean stop only */
+  private cacheClean = { ok: false, why: "the run did not reach a clean stop" };
 
   constructor(
     private readonly p: Prepared,
@@ -99,7 +102,12 @@ export class Run {
     this.vm.shareFs = services.shareFs;
     this.vm.net = services.net;
     if (this.warm.info) this.state.setWarm(this.warm.info);
-    const guestConfig = guestConfigFor(config, services.tls, this.vm.shareFs, this.vm.net?.kind === "passt" ? "passt" : "slirp", this.files.mayFormat);
+    const cache = this.files.cache;
+    if (cache) {
+      this.vm.cacheDisk = { disk: cache.disk, backing: cache.backing };
+      this.state.setCache(cache.info);
+    }
+    const guestConfig = guestConfigFor(config, services.tls, this.vm.shareFs, this.vm.net?.kind === "passt" ? "passt" : "slirp", this.files.mayFormat, cache?.guest);
     // The early-start archive is for a boot: a restore's RAM replaces whatever initramfs QEMU loads.
     if (!this.warm.restoring) await this.vm.makeBootInitrd(guestConfig, this.log);
     this.session = new GuestSession(guestConfig, this.log);
@@ -196,6 +204,18 @@ export class Run {
       warm: () => this.warm.info,
       onfact: (fact) => (fact.type === "mismatch" ? this.stop("the guest agent speaks another protocol version") : this.onGuestPhase(fact.phase, fact.status, fact.loud)),
     });
+    session.oncachesave = (id) => void this.cacheSave().then((r) => session.answerCacheSave(id, r.ok, r.message));
+  }
+
+  /** Promote the job's docker disk now (`dinv cache save`, or the job's request through the guest's docker API). */
+  private async cacheSave(): Promise<SaveResult> {
+    const cache = this.files.cache;
+    if (!cache) return { ok: false, message: this.p.config.cache ? "this run's docker disk is its own (DINV_DOCKER_DIR holds docker.qcow2), not the cache's" : "no cache: DINV_CACHE_DIR is not set" };
+    const phase = this.runState.current.phase;
+    if (phase !== "ready") return { ok: false, message: `dinv is ${phase}; a cache save needs a ready guest` };
+    const saved = await cache.saveLive({ qmpSocket: this.qmpSocket, freeze: (thawAfterMs) => this.session.freeze(thawAfterMs, 20_000), thaw: (id) => this.session.thaw(id), log: this.log });
+    this.state.setCache(cache.info);
+    return saved;
   }
 
   /** The guest's phase changed: ready (announce, or hold for the warm start), or another phase of the run. */
@@ -265,7 +285,7 @@ export class Run {
   private async serve(): Promise<void> {
     const { config } = this.p;
     const { state, session } = this;
-    const endpoints = await openEndpoints({ config, state, session, tls: this.services.tls, stop: (timeoutSeconds) => this.stop("stop requested by `dinv stop`", timeoutSeconds) });
+    const endpoints = await openEndpoints({ config, state, session, tls: this.services.tls, stop: (timeoutSeconds) => this.stop("stop requested by `dinv stop`", timeoutSeconds), cacheSave: () => this.cacheSave() });
     this.monitor = new VmMonitor(config, state, session, () => this.stopper.requested, this.log);
     this.closers.push(() => session.close(), () => endpoints.close());
   }
@@ -277,6 +297,8 @@ export class Run {
       this.runState.apply({ type: "ended", code, reason });
     }
     this.monitor.stop();
+    // The job's docker disk becomes its key's next generation only after a clean stop (set by finish).
+    await this.files.cache?.end(this.cacheClean, this.log);
     await this.services.stop();
     await rm(runPath(this.p.config.runDir, RUN_FILES.bootInitrd), { force: true });
     await this.files.discardUnpacked();
@@ -300,6 +322,8 @@ export class Run {
     if (stopTimeline) this.log.info({ stopTimeline }, `stop: ${describeStopTimeline(stopTimeline)}`);
     if (verdict.level === "info") this.log.info(verdict.message);
     else this.log[verdict.level]({ exit }, verdict.message);
+    const clean = verdict.code === EXIT.ok && this.session.status?.state.phase === "stopped";
+    this.cacheClean = clean ? { ok: true, why: "" } : { ok: false, why: verdict.code === EXIT.ok ? "the guest did not stop cleanly" : `the run ends with exit ${verdict.code}: ${verdict.message}` };
     return this.end(verdict.code, verdict.message);
   }
 }

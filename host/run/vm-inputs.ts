@@ -14,6 +14,8 @@ export class VmInputs {
   net: QemuPlan["net"] = { kind: "slirp" };
   kernel: string;
   rootImage: string;
+  /** the docker disk from the cache (DINV_CACHE_DIR), when the run takes one */
+  cacheDisk: { disk: string; backing: string | undefined } | undefined;
   private initrd: string;
   private initrdMade = false;
 
@@ -38,6 +40,6 @@ export class VmInputs {
 
   /** QEMU's plan for an accelerator, from the facts of the moment. */
   plan(accel: "kvm" | "tcg", withholdDockerForward: boolean): QemuPlan {
-    return qemuPlan(this.p, { kernel: this.kernel, rootImage: this.rootImage, initrd: this.initrd, shareFs: this.shareFs, net: this.net, withholdDockerForward }, accel);
+    return qemuPlan(this.p, { kernel: this.kernel, rootImage: this.rootImage, initrd: this.initrd, shareFs: this.shareFs, net: this.net, withholdDockerForward, ...(this.cacheDisk ? { cacheDisk: this.cacheDisk } : {}) }, accel);
   }
 }

@@ -2,6 +2,7 @@
 // WebSocket on a unix socket. One JSON message per WebSocket message.
 
 import { z } from "zod";
+import { CacheInfoSchema, CacheSavedSchema } from "./cache.js";
 import { BootStepSchema, StatusSnapshotSchema } from "./status.js";
 
 export const ControlPhaseSchema = z.enum(["booting", "ready", "degraded", "stopping", "stopped", "failed"]);
@@ -97,6 +98,8 @@ export const DinvStateSchema = z.object({
     /** whether this run saved a state for later runs, and where, or why not */
     saved: z.string().max(1000).optional(),
   }).optional(),
+  /** the shared docker-disk cache (DINV_CACHE_DIR), when configured */
+  cache: CacheInfoSchema.optional(),
 });
 export type DinvState = z.infer<typeof DinvStateSchema>;
 
@@ -109,6 +112,8 @@ export const ControlRequestSchema = z.discriminatedUnion("type", [
   z.object({ type: z.literal("stop"), id, timeoutSeconds: z.number().int().min(0).max(3600).optional() }),
   /** ready and dockerd answering /_ping through the docker API forward */
   z.object({ type: z.literal("health"), id }),
+  /** promote the job's docker disk to its cache key's next generation now; answered once it is safe on disk */
+  z.object({ type: z.literal("cache-save"), id }),
 ]);
 export type ControlRequest = z.infer<typeof ControlRequestSchema>;
 
@@ -120,6 +125,7 @@ export const ControlReplySchema = z.discriminatedUnion("type", [
   DinvStateSchema,
   z.object({ type: z.literal("ok"), id }),
   z.object({ type: z.literal("health"), id, healthy: z.boolean(), reason: z.string() }),
+  CacheSavedSchema,
   z.object({ type: z.literal("error"), id: id.nullable(), code: ControlErrorCodeSchema, message: z.string() }),
 ]);
 export type ControlReply = z.infer<typeof ControlReplySchema>;

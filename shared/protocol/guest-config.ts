@@ -70,11 +70,21 @@ export const GuestNetSchema = z.object({
   mtu: z.number().int().min(576).max(65520),
 });
 
+/** The shared docker-disk cache, as the guest takes part in it (DINV_CACHE_DIR). */
+export const GuestCacheSchema = z.object({
+  /** the docker disk is a cache generation: its containers (a job's leftovers) are removed before dockerd is ready */
+  removeContainers: z.boolean(),
+  /** serve the dinv-cache volume driver: `docker volume create -d dinv-cache NAME` asks the host to promote now */
+  saveRequests: z.boolean(),
+});
+export type GuestCache = z.infer<typeof GuestCacheSchema>;
+
 export const GuestConfigSchema = z.object({
   /** the guest network's settings; absent: as the init set it up (SLIRP's defaults) */
   net: GuestNetSchema.optional(),
   disks: z.array(DiskSpecSchema).max(4),
   shares: z.array(ShareSpecSchema).max(64),
   dockerd: DockerdSpecSchema,
+  cache: GuestCacheSchema.optional(),
 });
 export type GuestConfig = z.infer<typeof GuestConfigSchema>;

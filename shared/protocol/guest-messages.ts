@@ -30,7 +30,26 @@ export const LogSchema = z.object({
   source: boundedText(32).optional(),
 });
 
-export const GuestMessageSchema = z.discriminatedUnion("type", [HelloSchema, StatusSnapshotSchema, LogSchema, PublishedSchema]);
+const requestId = z.number().int().min(0).max(2 ** 31);
+
+/** The answer to a freeze: the docker disk's filesystem is frozen (ok), or why it is not. */
+export const FreezeResultSchema = z.object({
+  type: z.literal("freeze-result"),
+  /** the host's freeze id */
+  id: requestId,
+  ok: z.boolean(),
+  /** what was done, or why it failed */
+  detail: boundedText(1000),
+});
+
+/** A job asked, through the guest's docker API (the dinv-cache volume driver), to promote its docker disk now. */
+export const CacheSaveRequestSchema = z.object({
+  type: z.literal("cache-save-request"),
+  /** the guest's id for it, echoed by cache-save-result */
+  id: requestId,
+});
+
+export const GuestMessageSchema = z.discriminatedUnion("type", [HelloSchema, StatusSnapshotSchema, LogSchema, PublishedSchema, FreezeResultSchema, CacheSaveRequestSchema]);
 export type GuestMessage = z.infer<typeof GuestMessageSchema>;
 export type Hello = z.infer<typeof HelloSchema>;
 export type GuestLog = z.infer<typeof LogSchema>;

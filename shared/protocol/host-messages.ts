@@ -36,6 +36,33 @@ export const RenewSchema = z.object({
   dockerd: DockerdSpecSchema.optional(),
 });
 
-export const HostMessageSchema = z.discriminatedUnion("type", [ConfigMessageSchema, StatusRequestSchema, ShutdownSchema, RenewSchema]);
+const requestId = z.number().int().min(0).max(2 ** 31);
+
+/** Before the host snapshots the docker disk: freeze its filesystem (fsfreeze), answered by freeze-result. */
+export const FreezeSchema = z.object({
+  type: z.literal("freeze"),
+  id: requestId,
+  /** the guest thaws by itself after this long if no thaw comes, ms */
+  thawAfterMs: z.number().int().min(100).max(120_000),
+});
+
+/** The snapshot is taken (or failed): thaw the docker disk's filesystem. */
+export const ThawSchema = z.object({
+  type: z.literal("thaw"),
+  /** the freeze this ends */
+  id: requestId,
+});
+
+/** The answer to the guest's cache-save request (the dinv-cache volume driver's create). */
+export const CacheSaveResultSchema = z.object({
+  type: z.literal("cache-save-result"),
+  /** the guest's request id */
+  id: requestId,
+  ok: z.boolean(),
+  /** what was saved, or why not */
+  message: z.string().max(1000),
+});
+
+export const HostMessageSchema = z.discriminatedUnion("type", [ConfigMessageSchema, StatusRequestSchema, ShutdownSchema, RenewSchema, FreezeSchema, ThawSchema, CacheSaveResultSchema]);
 export type Renew = z.infer<typeof RenewSchema>;
 export type HostMessage = z.infer<typeof HostMessageSchema>;

@@ -157,6 +157,16 @@ export class DinvProcess {
     return this.rawStderr.slice(-n).join("\n");
   }
 
+  /** The first log message matching re, waiting up to timeoutMs (a spawnSync in the test holds back the launcher's lines until it returns). */
+  async logged(re: RegExp, timeoutMs = 10_000): Promise<string | undefined> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const hit = this.messages().find((m) => re.test(m));
+      if (hit !== undefined || Date.now() > deadline) return hit;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
   messages(): string[] {
     return this.logs.map((l) => l.msg);
   }

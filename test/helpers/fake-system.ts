@@ -34,6 +34,26 @@ export class FakePortSource implements PortSource {
 }
 
 export class FakeSystem implements GuestSystem {
+  /** containers a cache generation holds (removed by removeContainers) */
+  containers = 0;
+  frozen = false;
+  /** the cache driver's save, once served */
+  cacheDriverSave: (() => Promise<{ ok: boolean; message: string }>) | undefined;
+  async freezeDocker(frozen: boolean): Promise<string> {
+    this.calls.push(frozen ? "freeze" : "thaw");
+    this.frozen = frozen;
+    return frozen ? "frozen" : "thawed";
+  }
+  async removeContainers(): Promise<number> {
+    this.calls.push("remove-containers");
+    const n = this.containers;
+    this.containers = 0;
+    return n;
+  }
+  async serveCacheDriver(save: () => Promise<{ ok: boolean; message: string }>): Promise<void> {
+    this.calls.push("cache-driver");
+    this.cacheDriverSave = save;
+  }
   calls: string[] = [];
   foreignDisk = false;
   dockerdFails = false;

@@ -71,6 +71,7 @@ async function setup() {
   const server = await startControlServer(socket, state, {
     stop: (t) => stops.push(t),
     health: async () => (state.phase === "ready" ? { healthy: true, reason: "ok" } : { healthy: false, reason: `dinv is ${state.phase}` }),
+    cacheSave: async () => ({ ok: false, message: "no cache: DINV_CACHE_DIR is not set" }),
   });
   return { dir, socket, state, stops, server };
 }
@@ -222,7 +223,7 @@ async function tcpSetup() {
   const { freePort } = await import("../helpers/paths.js");
   const port = await freePort();
   const stops: number[] = [];
-  const server = await startControlServer(join(dir, "control.sock"), state, { stop: () => stops.push(1), health: async () => ({ healthy: false, reason: "" }) }, { gid: 4242, tcpPort: port, tokenFile: join(dir, "control.token") });
+  const server = await startControlServer(join(dir, "control.sock"), state, { stop: () => stops.push(1), health: async () => ({ healthy: false, reason: "" }), cacheSave: async () => ({ ok: false, message: "" }) }, { gid: 4242, tcpPort: port, tokenFile: join(dir, "control.token") });
   return { dir, port, server, state, stops };
 }
 

@@ -1,0 +1,69 @@
+// A promotion: the job's docker disk (a generation with the job's overlays on top, or a disk of
+// its own) flattened into a new, self-contained image in the cache's tmp directory, synced, its
+// meta written, and the directory renamed into place as the key's next generation. Only the
+// rename publishes it: a promotion cut short at any point leaves a tmp directory no start takes.
+
+import { open } from "node:fs/promises";
+import { execa } from "execa";
+import { z } from "zod";
+import { CACHE_FILES, type CacheStore, type GenerationMeta, removeFlat } from "./store.js";
+
+/** A docker disk's layers, bottom first: the generation it started from (if any), then the overlays. */
+export interface DiskChain {
+  /** the generation's disk, as a path QEMU and qemu-img may open (a /proc/PID/fd path of the checked file) */
+  base?: string;
+  /** the job's overlays (or its one plain disk), bottom first */
+  layers: string[];
+}
+
+/**
+ * qemu-img's json: filename for a chain: every backing named here, none taken from a header (an
+ * overlay's header names whatever path it was made with). Pure.
+ */
+export function chainSpec(chain: DiskChain): Record<string, unknown> {
+  let node: Record<string, unknown> | null = chain.base ? { driver: "qcow2", backing: null, file: { driver: "file", filename: chain.base } } : null;
+  for (const layer of chain.layers) node = { driver: "qcow2", backing: node, file: { driver: "file", filename: layer } };
+  if (!node) throw new Error("a disk chain needs at least one layer");
+  return node;
+}
+
+const InfoSchema = z.object({ "virtual-size": z.number().int().positive() });
+
+export interface Promoted {
+  generation: number;
+  bytes: number;
+  ms: number;
+}
+
+export async function promote(store: CacheStore, o: { key: string; chain: DiskChain; from?: { key: string; generation: number }; signal?: AbortSignal }): Promise<Promoted> {
+  const started = Date.now();
+  const { dir, name } = await store.tmp.makeTempDir("p-");
+  let committed = false;
+  try {
+    const source = `json:${JSON.stringify(chainSpec(o.chain))}`;
+    const target = dir.procEntry(CACHE_FILES.disk);
+    // -U: a live save reads layers the running QEMU still holds (they are frozen: no longer written).
+    // -W: clusters written out of order (faster); the file is synced below before its meta is written.
+    await execa("qemu-img", ["convert", "-U", "-q", "-t", "writeback", "-W", "-f", "qcow2", "-O", "qcow2", source, target], { ...(o.signal ? { cancelSignal: o.signal } : {}) });
+    const handle = await open(dir.entry(CACHE_FILES.disk), "r");
+    let bytes: number;
+    try {
+      await handle.sync();
+      bytes = (await handle.stat()).size;
+    } finally {
+      await handle.close();
+    }
+    const info = InfoSchema.parse(JSON.parse(String((await execa("qemu-img", ["info", "-U", "--output=json", target])).stdout)));
+    const meta: GenerationMeta = { version: 1, key: o.key, createdAtMs: Date.now(), bytes, virtualBytes: info["virtual-size"], ...(o.from ? { from: o.from } : {}) };
+    await dir.writeAtomic(CACHE_FILES.meta, JSON.stringify(meta));
+    await dir.sync();
+    await dir.close();
+    const generation = await store.commit(o.key, name);
+    committed = true;
+    await store.touch(o.key);
+    return { generation, bytes, ms: Date.now() - started };
+  } finally {
+    await dir.close();
+    if (!committed) await removeFlat(store.tmp, name);
+  }
+}
