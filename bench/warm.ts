@@ -67,7 +67,7 @@ export async function imageReady(engine: TestDockerd, warmVolume: string | undef
  * (runc then refuses --privileged: "unable to apply caps"), every capability it has with seccomp,
  * AppArmor and the masked system paths off (what --privileged adds besides devices).
  */
-const PRIVILEGED = [["--privileged"], ["--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE", "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined", "--security-opt", "systempaths=unconfined"]];
+export const PRIVILEGED = [["--privileged"], ["--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE", "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined", "--security-opt", "systempaths=unconfined"]];
 let privileged: string[] | undefined;
 
 /** The DinD peer: the guest's dockerd in a privileged container; docker run to /_ping, ms. */
@@ -93,6 +93,14 @@ async function dindReady(engine: TestDockerd, image: string, log: (s: string) =>
   }
 }
 
+/** The DinD peer's image: the package tree the current guest was built from (the same dockerd), imported. */
+export function importDindImage(engine: TestDockerd, name: string): void {
+  const tree = readdirSync(join(REPO, "build/cache")).filter((f) => /^rootfs-.*\.tar$/.test(f)).sort((a, b) => statSync(join(REPO, "build/cache", b)).mtimeMs - statSync(join(REPO, "build/cache", a)).mtimeMs)[0];
+  if (!tree) throw new Error("build/cache/rootfs-*.tar missing: npm run build");
+  const imported = spawnSync("sh", ["-c", `docker import ${join(REPO, "build/cache", tree)} ${name}`], { env: { ...process.env, DOCKER_HOST: engine.host }, encoding: "utf8" });
+  if (imported.status !== 0) throw new Error(`docker import of the guest's package tree failed: ${imported.stderr}`);
+}
+
 export async function benchWarm(runs: number, log: (s: string) => void) {
   const work = mkdtempSync(join(tmpdir(), "dinv-bench-warm-"));
   const tar = join(work, "root.tar");
@@ -114,11 +122,7 @@ export async function benchWarm(runs: number, log: (s: string) => void) {
   const engine = await TestDockerd.start();
   const dindImage = "dinv-bench/dind:latest";
   try {
-    // The newest package tree: the one the current guest was built from.
-    const tree = readdirSync(join(REPO, "build/cache")).filter((f) => /^rootfs-.*\.tar$/.test(f)).sort((a, b) => statSync(join(REPO, "build/cache", b)).mtimeMs - statSync(join(REPO, "build/cache", a)).mtimeMs)[0];
-    if (!tree) throw new Error("build/cache/rootfs-*.tar missing: npm run build");
-    const imported = spawnSync("sh", ["-c", `docker import ${join(REPO, "build/cache", tree)} ${dindImage}`], { env: { ...process.env, DOCKER_HOST: engine.host }, encoding: "utf8" });
-    if (imported.status !== 0) throw new Error(`docker import of the guest's package tree failed: ${imported.stderr}`);
+    importDindImage(engine, dindImage);
     // The image, as CI users run it: its QEMU, its launcher, a warm state in a volume.
     const built = spawnSync(process.execPath, ["scripts/image.mjs"], { cwd: REPO, env: { ...process.env, DOCKER_HOST: engine.host }, encoding: "utf8" });
     if (built.status !== 0) throw new Error(`npm run image failed: ${built.stderr.slice(-2000)}`);

@@ -1,7 +1,8 @@
 // One run's part in the shared cache (DINV_CACHE_DIR): its docker disk is a copy-on-write overlay
 // of the key's newest generation (no copy: start time does not grow with the cache), and the job's
 // state becomes the key's next generation on a clean stop, on `dinv cache save`, or when the job
-// asks through the guest's docker API. A live save freezes the guest's docker filesystem, moves
+// asks through the guest's docker API (a warm state saved on a generation restores its layer over
+// that generation only: its shape names it). A live save freezes the guest's docker filesystem, moves
 // QEMU's writes to a new overlay (blockdev-snapshot), thaws, and flattens what lies below.
 
 import { readdir, rm } from "node:fs/promises";
@@ -14,6 +15,7 @@ import type { HostConfig } from "../config/env.js";
 import { formatSize } from "../config/size.js";
 import { qcow2Refusal } from "../disk/images.js";
 import type { SharedFile } from "../fs/shared-dir.js";
+import type { GuestSession } from "../guest-link/session.js";
 import type { Logger } from "../log.js";
 import { qmpCommand } from "../qemu/qmp.js";
 import { collect } from "./collect.js";
@@ -51,8 +53,10 @@ export class CacheJob {
     private readonly store: CacheStore,
     private readonly dockerDir: string,
     /** the generation's disk, open and checked; QEMU and qemu-img reach it through its /proc path */
-    private readonly base: { file: SharedFile; key: string; generation: number } | undefined,
+    private readonly base: { file: SharedFile; key: string; generation: number; createdAtMs: number } | undefined,
     first: string,
+    /** the first layer's size, bytes: the generation's or DINV_DOCKER_SIZE, the larger */
+    private readonly firstSize: number,
     info: CacheInfo,
   ) {
     this.layers = [first];
@@ -70,6 +74,16 @@ export class CacheJob {
   get mayFormat(): boolean {
     return !this.base;
   }
+  /** The generation's identity (key, number, creation time, size): what a warm state saved on it must name. */
+  get baseIdentity(): string | undefined {
+    return this.base ? `${this.base.key}#${this.base.generation}@${this.base.createdAtMs}/${this.base.file.size}` : undefined;
+  }
+
+  /** Create the job's first layer (unless a warm restore copied its saved one there). */
+  async makeLayer(): Promise<void> {
+    await execa("qemu-img", ["create", "-q", "-f", "qcow2", this.layers[0]!, String(this.firstSize)]);
+  }
+
   get guest(): GuestCache {
     return { removeContainers: !!this.base, saveRequests: true };
   }
@@ -88,19 +102,20 @@ export class CacheJob {
     const store = await CacheStore.open(cache.dir);
     // What a killed run left: its overlays hold nothing the cache promised to keep.
     for (const name of await readdir(config.dockerDir).catch(() => [])) if (JOB_LAYER.test(name)) await rm(join(config.dockerDir, name), { force: true });
-    const choice = chooseGeneration(cache.key, cache.restoreKeys, CacheStore.generationsOf(await store.list((what) => log.warn(`cache: skipped ${what}`))));
+    const listed = await store.list((what) => log.warn(`cache: skipped ${what}`));
+    const choice = chooseGeneration(cache.key, cache.restoreKeys, CacheStore.generationsOf(listed));
     const first = join(config.dockerDir, jobLayerName(0));
     const common = { key: cache.key, save: cache.save };
     if (choice.kind === "generation") {
       const base = await openGeneration(store, choice.key, choice.generation).catch((err: Error) => err);
       if (!(base instanceof Error)) {
         const size = Math.max(base.virtualBytes, config.dockerSizeBytes);
-        await execa("qemu-img", ["create", "-q", "-f", "qcow2", first, String(size)]);
+        const createdAtMs = listed.find((k) => k.key === choice.key)?.generations.find((g) => g.generation === choice.generation)?.meta.createdAtMs ?? 0;
         await store.touch(cache.key);
         const from = choice.restoredFrom ? ` (from restore key "${choice.restoredFrom}")` : "";
         const reason = `docker disk: an overlay of "${choice.key}" generation ${choice.generation}${from}, ${formatSize(base.file.size)}`;
         log.info(`cache: ${reason}`);
-        return new CacheJob(cache, store, config.dockerDir, { file: base.file, key: choice.key, generation: choice.generation }, first, {
+        return new CacheJob(cache, store, config.dockerDir, { file: base.file, key: choice.key, generation: choice.generation, createdAtMs }, first, size, {
           ...common,
           generation: choice.generation,
           ...(choice.restoredFrom ? { restoredFrom: choice.restoredFrom } : {}),
@@ -110,11 +125,10 @@ export class CacheJob {
       }
       log.warn(`cache: not using "${choice.key}" generation ${choice.generation}: ${base.message}; starting with an empty docker disk`);
     }
-    await execa("qemu-img", ["create", "-q", "-f", "qcow2", first, String(config.dockerSizeBytes)]);
     await store.touch(cache.key);
     const reason = choice.kind === "empty" ? `an empty docker disk: ${choice.reason}` : "an empty docker disk: the generation was refused";
     log.info(`cache: ${reason}`);
-    return new CacheJob(cache, store, config.dockerDir, undefined, first, { ...common, generation: null, reason });
+    return new CacheJob(cache, store, config.dockerDir, undefined, first, config.dockerSizeBytes, { ...common, generation: null, reason });
   }
 
   /** Promote now, the VM running (`dinv cache save`, the guest's request). One at a time: a request meanwhile shares it. */
@@ -183,6 +197,13 @@ export class CacheJob {
     this.info = { ...this.info, lastSave: { ok: r.ok, message: r.message.slice(0, 1000), ...(r.generation ? { generation: r.generation } : {}), ...(r.bytes !== undefined ? { bytes: r.bytes } : {}), ...(r.ms !== undefined ? { ms: r.ms } : {}) } };
     return r;
   }
+}
+
+/** A save asked of a run: refused with why when the run has no cache or is not ready, else the live save. */
+export function saveNow(cache: CacheJob | undefined, o: { configured: boolean; phase: string; qmpSocket: string; session: Pick<GuestSession, "freeze" | "thaw">; log: Logger }): Promise<SaveResult> {
+  if (!cache) return Promise.resolve({ ok: false, message: o.configured ? "this run's docker disk is its own (DINV_DOCKER_DIR holds docker.qcow2), not the cache's" : "no cache: DINV_CACHE_DIR is not set" });
+  if (o.phase !== "ready") return Promise.resolve({ ok: false, message: `dinv is ${o.phase}; a cache save needs a ready guest` });
+  return cache.saveLive({ qmpSocket: o.qmpSocket, freeze: (thawAfterMs) => o.session.freeze(thawAfterMs, 20_000), thaw: (id) => o.session.thaw(id), log: o.log });
 }
 
 /** A generation's disk, opened on a checked descriptor, its header refused if it names another file. */

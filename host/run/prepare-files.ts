@@ -84,16 +84,18 @@ export async function prepareFiles(p: Prepared, log: Logger, saveOnly: { command
     return refuse(`DINV_CACHE_DIR=${config.cache?.dir}: ${(err as Error).message}`);
   }
   const dockerDisk = cache?.disk ?? ownDisk;
-  // A warm state carries a docker disk of its own: a run on a cache generation boots (a state on a generation is not kept).
-  const warmConfig = cache ? { ...config, warm: { ...config.warm, mode: "off" as const } } : config;
-  if (cache && config.warm.mode === "auto") log.info("warm start: off: the docker disk comes from DINV_CACHE_DIR");
-  const warm = await WarmStart.prepare({ config: warmConfig, pre, accel: choice.accel === "kvm" ? "kvm" : "tcg", dockerDisk, log, ...(saveOnly ? { saveOnly } : {}) });
+  // On a cache generation a warm state is the overlay's: its shape names the generation, so it restores onto that one only.
+  const warm = await WarmStart.prepare({ ...(cache?.baseIdentity ? { dockerBase: cache.baseIdentity } : {}), config, pre, accel: choice.accel === "kvm" ? "kvm" : "tcg", dockerDisk, log, ...(saveOnly ? { saveOnly } : {}) });
   if ("refused" in warm) return refuse(warm.refused);
   const mayFormat: MayFormat = { docker: false, volume: false };
   try {
     await mkdir(config.dockerDir, { recursive: true });
     // A disk made from a saved base was checked against its digest just now: no qemu-img probes.
-    if (cache) mayFormat.docker = cache.mayFormat;
+    if (cache) {
+      // The job's first layer: the warm state's copy when one is restored, else a new one.
+      if (!warm.dockerDiskMade) await cache.makeLayer();
+      mayFormat.docker = cache.mayFormat && !warm.dockerDiskMade;
+    }
     else {
       const docker = warm.dockerDiskMade
         ? { level: "info" as const, message: `made ${dockerDisk} from the saved state's docker disk`, mayFormat: false }

@@ -15,7 +15,7 @@ import type { Logger } from "../log.js";
 import { buildQemuArgs, type QemuPlan } from "../qemu/args.js";
 import type { QemuProcess } from "../qemu/process.js";
 import type { WarmStart } from "../warm/warm-start.js";
-import type { SaveResult } from "../cache/job.js";
+import { saveNow, type SaveResult } from "../cache/job.js";
 import { bootWithWatchdog, type BootResult } from "./boot.js";
 import { runCommand } from "./command.js";
 import { openEndpoints } from "./endpoints.js";
@@ -209,12 +209,8 @@ export class Run {
 
   /** Promote the job's docker disk now (`dinv cache save`, or the job's request through the guest's docker API). */
   private async cacheSave(): Promise<SaveResult> {
-    const cache = this.files.cache;
-    if (!cache) return { ok: false, message: this.p.config.cache ? "this run's docker disk is its own (DINV_DOCKER_DIR holds docker.qcow2), not the cache's" : "no cache: DINV_CACHE_DIR is not set" };
-    const phase = this.runState.current.phase;
-    if (phase !== "ready") return { ok: false, message: `dinv is ${phase}; a cache save needs a ready guest` };
-    const saved = await cache.saveLive({ qmpSocket: this.qmpSocket, freeze: (thawAfterMs) => this.session.freeze(thawAfterMs, 20_000), thaw: (id) => this.session.thaw(id), log: this.log });
-    this.state.setCache(cache.info);
+    const saved = await saveNow(this.files.cache, { configured: !!this.p.config.cache, phase: this.runState.current.phase, qmpSocket: this.qmpSocket, session: this.session, log: this.log });
+    if (this.files.cache) this.state.setCache(this.files.cache.info);
     return saved;
   }
 

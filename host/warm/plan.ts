@@ -20,6 +20,8 @@ export interface WarmFacts {
   qemu: QemuFeatures;
   /** identity of the guest's kernel, initramfs and root image files */
   guestFiles: string;
+  /** the cache generation the docker disk is an overlay of (its identity), when there is one */
+  dockerBase?: string;
 }
 
 /** The VM's shape for this run. Pure. */
@@ -38,6 +40,7 @@ export function warmShapeOf(config: HostConfig, guest: GuestConfig, facts: WarmF
     aslrOff: guestAslrOff(config.guestAslr, facts.accel),
     dockerSizeBytes: config.dockerSizeBytes,
     dockerd: digestJson({ dockerd, net: guest.net ?? null }),
+    dockerBase: facts.dockerBase ?? "",
   };
 }
 
@@ -106,6 +109,7 @@ export async function warmPlanForRun(o: {
   guestFiles: string[];
   dockerDiskExists: boolean;
   forceSave?: boolean;
+  dockerBase?: string;
 }): Promise<WarmPlan> {
   const facts: WarmFacts = {
     accel: o.accel,
@@ -113,6 +117,7 @@ export async function warmPlanForRun(o: {
     ...(o.tscKhz ? { tscKhz: o.tscKhz } : {}),
     qemu: o.qemu,
     guestFiles: await probeGuestFiles(o.guestFiles),
+    ...(o.dockerBase ? { dockerBase: o.dockerBase } : {}),
   };
   return planWarm({ config: o.config, shape: warmShapeOf(o.config, o.guest, facts), dockerDiskExists: o.dockerDiskExists, ...(o.forceSave ? { forceSave: true } : {}) });
 }

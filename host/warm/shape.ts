@@ -29,6 +29,8 @@ export const WarmShapeSchema = z.object({
   dockerSizeBytes: z.number().int().positive(),
   /** digest of dockerd's configuration in the guest (bridge, ports, timeouts, daemon.json keys) */
   dockerd: z.string().max(64),
+  /** the cache generation under the docker disk (key, number, creation time, size); "" when none */
+  dockerBase: z.string().max(300).default(""),
 });
 export type WarmShape = z.infer<typeof WarmShapeSchema>;
 
@@ -45,6 +47,7 @@ const LABEL: Record<keyof WarmShape, string> = {
   aslrOff: "DINV_GUEST_ASLR",
   dockerSizeBytes: "DINV_DOCKER_SIZE (bytes)",
   dockerd: "dockerd's configuration (DINV_BIP, DINV_SHUTDOWN_TIMEOUT, DINV_DOCKERD_CONFIG, registry options)",
+  dockerBase: "the cache generation under the docker disk (DINV_CACHE_KEY)",
 };
 
 /** The first difference between a saved shape and this run's, named; undefined when they match. */

@@ -87,6 +87,8 @@ export class WarmStart {
     pre: Preflight;
     accel: "kvm" | "tcg";
     dockerDisk: string;
+    /** the cache generation under the docker disk: a state restores only onto the one it was saved on */
+    dockerBase?: string;
     log: Logger;
     saveOnly?: { command?: string[] };
   }): Promise<WarmStart | { refused: string }> {
@@ -100,6 +102,7 @@ export class WarmStart {
       ...(pre.tscKhz ? { tscKhz: pre.tscKhz } : {}),
       guestFiles: [pre.guest.kernel, pre.guest.initrd, pre.guest.rootImage],
       dockerDiskExists: existsSync(o.dockerDisk),
+      ...(o.dockerBase ? { dockerBase: o.dockerBase } : {}),
       ...(o.saveOnly ? { forceSave: true } : {}),
     });
     if (o.saveOnly && !(plan.kind === "cold" && plan.save)) return { refused: `dinv warm save: cannot save a warm state: ${plan.kind === "cold" ? plan.reason : "a state would be restored"}` };

@@ -331,6 +331,22 @@ describe("the dinv container image", { skip: process.getuid?.() !== 0 ? "needs r
     }
   });
 
+  test("the shared cache: two containers one after the other on one cache volume; the second has the first's image", () => {
+    const cache = `dinv-e2e-cache-${process.pid}`;
+    const env = ["-v", `${cache}:/var/lib/dinv-cache`, "-e", "DINV_CACHE_DIR=/var/lib/dinv-cache", "-e", "DINV_CACHE_KEY=e2e/main"];
+    try {
+      const first = engine.docker(["run", "--rm", "-i", ...env, IMAGE, "docker", "import", "-", INNER], { input: testRootTar(), timeoutMs: 600_000 });
+      assert.equal(first.code, 0, first.stderr.slice(-3000));
+      assert.match(first.stderr, /cache: "e2e\/main" generation 1 promoted at stop/, first.stderr.slice(-3000));
+      const second = engine.docker(["run", "--rm", ...env, IMAGE, "docker", "image", "inspect", "--format", "{{.Id}}", INNER], { timeoutMs: 600_000 });
+      assert.equal(second.code, 0, second.stderr.slice(-3000));
+      assert.match(second.stderr, /cache: docker disk: an overlay of "e2e\/main" generation 1/);
+      assert.match(second.stdout, /^sha256:/m);
+    } finally {
+      engine.docker(["volume", "rm", "-f", cache]);
+    }
+  });
+
   test("the compose recipe of docs/recipes.md: dinv healthy first, then a job builds and runs through tcp://dinv:2375", () => {
     const recipes = readFileSync(join(REPO, "docs/recipes.md"), "utf8");
     const yaml = /## docker compose[^\n]*\n[\s\S]*?```yaml\n([\s\S]*?)```/.exec(recipes)?.[1];

@@ -155,6 +155,8 @@ describe("a run's start from the cache", () => {
     mkdirSync(config.dockerDir);
     const job = await CacheJob.prepare(config, join(config.dockerDir, "docker.qcow2"), false, silent);
     assert.ok(job);
+    await job.makeLayer();
+    assert.match(job.baseIdentity ?? "", /^main#1@\d+\/\d+$/);
     assert.equal(job.disk, join(config.dockerDir, jobLayerName(0)));
     assert.match(job.backing ?? "", /^\/proc\/\d+\/fd\/\d+$/);
     assert.equal(job.mayFormat, false);

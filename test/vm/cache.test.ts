@@ -102,4 +102,20 @@ describe("the shared cache: a job starts from the last good job's docker disk", 
     assert.deepEqual(gens("proj/feature"), [1]);
     await d.kill();
   });
+
+  test("warm on top of the cache: the first cold start on a generation saves a state, the next job on it restores with the cache present", async () => {
+    const warmDir = mkdtempSync(join(tmpdir(), "dinv-cache-warm-"));
+    const first = await job("proj/main", { DINV_WARM_START: "auto", DINV_WARM_DIR: warmDir, DINV_CACHE_SAVE: "off" });
+    all.push(first);
+    assert.equal(first.state()?.warm?.start, "cold");
+    assert.match(first.state()?.warm?.saved ?? "", /^saved in /, first.tail());
+    assert.equal((await first.stop()).code, 0, first.tail());
+    const second = await job("proj/main", { DINV_WARM_START: "auto", DINV_WARM_DIR: warmDir, DINV_CACHE_SAVE: "off" });
+    all.push(second);
+    assert.equal(second.state()?.warm?.start, "warm", second.tail());
+    assert.match(second.cli(["status"]).stdout, /cache: +proj\/main generation 4, /);
+    assert.ok(images(second).includes("dinv-test/built:latest"), images(second).join(","));
+    assert.equal(clientDocker(second.dockerHost, ["run", "--rm", "dinv-test/built"]).stdout, "built\n");
+    await second.kill();
+  });
 });
