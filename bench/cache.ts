@@ -7,7 +7,7 @@
 // - carry_dind_ratio: dinv's second job / the DinD peer's second job (the peer, the guest's own dockerd
 //   in a privileged container, has no cache between jobs).
 // - promote_ms: the promotion at the first job's clean stop; ready on a 5 GiB generation against an
-//   empty one (big_ready_ratio; no copy is made, so it should stay within 10 %).
+//   empty generation (an empty filesystem; big_ready_ratio: no copy is made, so it should stay within 10 %).
 // Root only (the peer and the images need a dockerd). Usage: node --import tsx bench/cache.ts [--runs N] [--json]
 
 import { randomBytes } from "node:crypto";
@@ -49,8 +49,8 @@ function pushImages(engine: TestDockerd, registry: TestRegistry): string[] {
   const root = testRootTar();
   return [0, 1, 2].map((i) => {
     const payload = tarOf(`payload-${i}.bin`, randomBytes(LAYER_MIB * 2 ** 20));
-    // A tar's end is two zero blocks: the busybox root and the payload concatenated, the first's end cut off.
-    const tar = i === 0 ? Buffer.concat([root.subarray(0, root.length - 1024), payload]) : payload;
+    // A tar ends in zero blocks (padded to tar's record size): the busybox root's cut off, the payload appended.
+    const tar = i === 0 ? Buffer.concat([withoutEnd(root), payload]) : payload;
     const name = `dinv-bench/cache-${i}:1`;
     must(local, ["import", ...(i === 0 ? ["--change", 'CMD ["/bin/sh"]'] : []), "-", name], tar);
     must(local, ["tag", name, `${registry.local}/${name}`]);
@@ -58,6 +58,13 @@ function pushImages(engine: TestDockerd, registry: TestRegistry): string[] {
     local(["image", "rm", "-f", name, `${registry.local}/${name}`]);
     return name;
   });
+}
+
+/** A tar archive without its trailing zero blocks. */
+function withoutEnd(tar: Buffer): Buffer {
+  let end = tar.length;
+  while (end >= 512 && tar.subarray(end - 512, end).every((b) => b === 0)) end -= 512;
+  return tar.subarray(0, end);
 }
 
 /** The job's work against one engine: pull, build, run; what the build found cached. */
@@ -96,10 +103,12 @@ async function dindJob(engine: TestDockerd, image: string, registry: TestRegistr
   const name = `dinv-bench-cache-dind-${process.pid}-${port}`;
   const t0 = Date.now();
   const dockerd = ["dockerd", `--host=tcp://127.0.0.1:${port}`, "--tls=false", "--bridge=none", "--iptables=false", "--ip6tables=false", `--insecure-registry=${registry.local}`, `--exec-root=/run/dind-${port}`];
-  let run = engine.docker(["run", "-d", "--rm", ...PRIVILEGED[0]!, "--network", "host", "--init", "--name", name, "-v", "/var/lib/docker", image, ...dockerd]);
+  // The peer runs containers: its cgroups must be writable, as --privileged makes them (not so without it, on cgroup v1).
+  const flags = ["--network", "host", "--init", "--name", name, "-v", "/var/lib/docker", "-v", "/sys/fs/cgroup:/sys/fs/cgroup"];
+  let run = engine.docker(["run", "-d", "--rm", ...PRIVILEGED[0]!, ...flags, image, ...dockerd]);
   if (run.code !== 0 && /apply caps/.test(run.stderr)) {
     engine.docker(["rm", "-f", name]);
-    run = engine.docker(["run", "-d", "--rm", ...PRIVILEGED[1]!, "--network", "host", "--init", "--name", name, "-v", "/var/lib/docker", image, ...dockerd]);
+    run = engine.docker(["run", "-d", "--rm", ...PRIVILEGED[1]!, ...flags, image, ...dockerd]);
   }
   if (run.code !== 0) throw new Error(`docker run (DinD peer) failed: ${run.stderr}`);
   try {
@@ -111,12 +120,12 @@ async function dindJob(engine: TestDockerd, image: string, registry: TestRegistr
   }
 }
 
-/** A 5 GiB generation that boots: an ext4 filesystem holding a 5 GiB file, made on this side and committed as a generation. */
-async function bigGeneration(cacheDir: string, key: string, dockerSizeBytes: number): Promise<number> {
+/** A generation that boots: an ext4 filesystem holding a file of fillerBytes (none: an empty generation), made on this side and committed. */
+async function makeGeneration(cacheDir: string, key: string, dockerSizeBytes: number, fillerBytes: number): Promise<number> {
   const work = mkdtempSync(join(tmpdir(), "dinv-bench-big-"));
   try {
     mkdirSync(join(work, "root"));
-    execFileSync("sh", ["-c", `head -c ${5 * 2 ** 30} /dev/zero | tr '\\0' '\\253' > ${join(work, "root", "filler")}`]);
+    if (fillerBytes) execFileSync("sh", ["-c", `head -c ${fillerBytes} /dev/zero | tr '\\0' '\\253' > ${join(work, "root", "filler")}`]);
     execFileSync("truncate", ["-s", String(dockerSizeBytes), join(work, "fs.raw")]);
     execFileSync("mkfs.ext4", ["-q", "-L", "dinv-docker", "-d", join(work, "root"), join(work, "fs.raw")]);
     rmSync(join(work, "root"), { recursive: true });
@@ -166,7 +175,9 @@ export async function benchCache(runs: number, log: (s: string) => void) {
     for (let i = 0; i < runs; i++) {
       const cacheDir = mkdtempSync(join(tmpdir(), "dinv-bench-cache-"));
       first.push(await dinvJob({ cacheDir, key: "bench/main", registry, names, context }));
+      log(`run ${i + 1}: dinv's first job ${first.at(-1)!.jobMs} ms (ready ${first.at(-1)!.readyMs} ms)`);
       second.push(await dinvJob({ cacheDir, key: "bench/main", registry, names, context }));
+      log(`run ${i + 1}: dinv's second job ${second.at(-1)!.jobMs} ms (ready ${second.at(-1)!.readyMs} ms)`);
       // The peer's two jobs are alike (no cache between them): both run, the second is compared.
       await dindJob(engine, dindImage, registry, names, context);
       peer.push(await dindJob(engine, dindImage, registry, names, context));
@@ -174,12 +185,13 @@ export async function benchCache(runs: number, log: (s: string) => void) {
       rmSync(cacheDir, { recursive: true, force: true });
     }
     const bigDir = mkdtempSync(join(tmpdir(), "dinv-bench-cache-big-"));
-    const bigBytes = await bigGeneration(bigDir, "bench/big", 64 * 2 ** 30);
+    const bigBytes = await makeGeneration(bigDir, "bench/big", 64 * 2 ** 30, 5 * 2 ** 30);
+    await makeGeneration(bigDir, "bench/empty", 64 * 2 ** 30, 0);
     const emptyReady: number[] = [];
     const bigReady: number[] = [];
     for (let i = 0; i < runs; i++) {
-      // Interleaved: drift on a shared machine hits both alike.
-      emptyReady.push(await readyOn(bigDir, `bench/empty-${i}`));
+      // Interleaved: drift on a shared machine hits both alike. Both mount a filesystem (an empty cache would format one).
+      emptyReady.push(await readyOn(bigDir, "bench/empty"));
       bigReady.push(await readyOn(bigDir, "bench/big"));
     }
     rmSync(bigDir, { recursive: true, force: true });

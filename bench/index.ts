@@ -7,7 +7,9 @@
 // pull_ratio / push_ratio (dinv over SLIRP / this machine's own dockerd against the same registry;
 // higher is better), publish_median_ms (docker run -d -p returned -> the port answers), warm_ratio
 // (ready time restored from a saved state / booted cold; lower is better), dind_ratio (the image's
-// warm ready time / a DinD peer's, both from docker run; lower is better).
+// warm ready time / a DinD peer's, both from docker run; lower is better), carry_ratio (a CI job on the
+// previous job's promoted cache generation / the same job on an empty cache; lower is better),
+// carry_dind_ratio (that job / the DinD peer's, which has no cache between jobs; lower is better).
 
 import { parseArgs } from "node:util";
 import { benchReady } from "./ready.js";
@@ -20,6 +22,7 @@ import { benchImage } from "./image.js";
 import { benchPublish } from "./publish.js";
 import { benchRegistry } from "./registry.js";
 import { benchWarm } from "./warm.js";
+import { benchCache } from "./cache.js";
 import { table } from "./lib.js";
 
 const { values } = parseArgs({ options: { json: { type: "boolean", default: false }, runs: { type: "string", default: "5" } } });
@@ -38,6 +41,8 @@ const registry = await benchRegistry(log);
 const publish = await benchPublish(log);
 const image = await benchImage(log);
 const warm = await benchWarm(Number(values.runs), log);
+// Each run is four CI jobs and two boots under TCG (~10 min): two runs at most.
+const cache = await benchCache(Math.min(2, Number(values.runs)), log);
 
 const smallFiles = (variant: string) => Number((mounts[ORIGINAL]!.small_files_write! / mounts[variant]!.small_files_write!).toFixed(2));
 const mount_ratio = smallFiles(VIRTIOFS);
@@ -56,6 +61,8 @@ const summary = {
   image_gz_mb: image.image_gz_mb,
   warm_ratio: warm.warm_ratio,
   dind_ratio: warm.dind_ratio,
+  carry_ratio: cache.carry_ratio,
+  carry_dind_ratio: cache.carry_dind_ratio,
   ready,
   mounts,
   memory,
@@ -66,6 +73,7 @@ const summary = {
   publish,
   image,
   warm,
+  cache,
 };
 if (values.json) console.log(JSON.stringify(summary));
 else {
@@ -91,5 +99,9 @@ else {
     ["ready time, warm start, ms (baseline: cold boot)", warm.warm_ms, warm.cold_ms, warm.warm_ratio],
     ["image ready from docker run, warm, ms (baseline: DinD peer)", warm.image_warm_ms, warm.dind_ms, warm.dind_ratio],
     ["image ready from docker run, cold, ms (baseline: DinD peer)", warm.image_cold_ms, warm.dind_ms, warm.dind_ratio_cold],
+    ["CI job on the cache, ms (baseline: the same job, empty cache)", cache.second_job_ms, cache.first_job_ms, cache.carry_ratio],
+    ["CI job on the cache, ms (baseline: DinD peer's job)", cache.second_job_ms, cache.dind_job_ms, cache.carry_dind_ratio],
+    ["ready on a 5 GiB generation, ms (baseline: empty cache)", cache.ready_5g_ms, cache.ready_empty_ms, cache.big_ready_ratio],
+    ["promotion at stop, ms (generation MB)", cache.promote_ms, cache.generation_mb, "-"],
   ]));
 }

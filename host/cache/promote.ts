@@ -3,6 +3,7 @@
 // meta written, and the directory renamed into place as the key's next generation. Only the
 // rename publishes it: a promotion cut short at any point leaves a tmp directory no start takes.
 
+import { constants } from "node:fs";
 import { open } from "node:fs/promises";
 import { execa } from "execa";
 import { z } from "zod";
@@ -41,20 +42,23 @@ export async function promote(store: CacheStore, o: { key: string; chain: DiskCh
   let committed = false;
   try {
     const source = `json:${JSON.stringify(chainSpec(o.chain))}`;
-    const target = dir.procEntry(CACHE_FILES.disk);
-    // -U: a live save reads layers the running QEMU still holds (they are frozen: no longer written).
-    // -W: clusters written out of order (faster); the file is synced below before its meta is written.
-    await execa("qemu-img", ["convert", "-U", "-q", "-t", "writeback", "-W", "-f", "qcow2", "-O", "qcow2", source, target], { ...(o.signal ? { cancelSignal: o.signal } : {}) });
-    const handle = await open(dir.entry(CACHE_FILES.disk), "r");
+    // The target is created here (O_EXCL, no link followed) and qemu-img writes it through this
+    // descriptor's /proc path: nothing planted in the shared directory meanwhile redirects the write.
+    const handle = await open(dir.entry(CACHE_FILES.disk), constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+    const target = `/proc/${process.pid}/fd/${handle.fd}`;
     let bytes: number;
+    let virtualBytes: number;
     try {
+      // -U: a live save reads layers the running QEMU still holds (they are frozen: no longer written).
+      // -W: clusters written out of order (faster); the file is synced below before its meta is written.
+      await execa("qemu-img", ["convert", "-U", "-q", "-t", "writeback", "-W", "-f", "qcow2", "-O", "qcow2", source, target], { ...(o.signal ? { cancelSignal: o.signal } : {}) });
       await handle.sync();
       bytes = (await handle.stat()).size;
+      virtualBytes = InfoSchema.parse(JSON.parse(String((await execa("qemu-img", ["info", "-U", "--output=json", target])).stdout)))["virtual-size"];
     } finally {
       await handle.close();
     }
-    const info = InfoSchema.parse(JSON.parse(String((await execa("qemu-img", ["info", "-U", "--output=json", target])).stdout)));
-    const meta: GenerationMeta = { version: 1, key: o.key, createdAtMs: Date.now(), bytes, virtualBytes: info["virtual-size"], ...(o.from ? { from: o.from } : {}) };
+    const meta: GenerationMeta = { version: 1, key: o.key, createdAtMs: Date.now(), bytes, virtualBytes, ...(o.from ? { from: o.from } : {}) };
     await dir.writeAtomic(CACHE_FILES.meta, JSON.stringify(meta));
     await dir.sync();
     await dir.close();
