@@ -9,12 +9,14 @@
 // (ready time restored from a saved state / booted cold; lower is better), dind_ratio (the image's
 // warm ready time / a DinD peer's, both from docker run; lower is better), carry_ratio (a CI job on the
 // previous job's promoted cache generation / the same job on an empty cache; lower is better),
-// carry_dind_ratio (that job / the DinD peer's, which has no cache between jobs; lower is better).
+// carry_dind_ratio (that job / the DinD peer's, which has no cache between jobs; lower is better),
+// idle_rss_ratio (QEMU RSS at idle / guest RAM, 512M guest), reclaim_ratio (the share of a 1000 MB peak
+// QEMU still holds 10 s after the guest freed it; lower is better).
 
 import { parseArgs } from "node:util";
 import { benchReady } from "./ready.js";
 import { benchMounts } from "./mounts.js";
-import { benchMemory } from "./memory.js";
+import { benchMemory, benchReclaim } from "./memory.js";
 import { benchApi } from "./api.js";
 import { benchNet } from "./net.js";
 import { benchExec } from "./exec.js";
@@ -34,6 +36,7 @@ const VIRTIOFS = "virtiofs";
 const ready = await benchReady(Number(values.runs), log);
 const mounts = await benchMounts([ORIGINAL, TUNED, VIRTIOFS], log);
 const memory = await benchMemory(["512M", "2G"], log);
+const reclaim = await benchReclaim(log);
 const api = await benchApi(log);
 const net = await benchNet(log);
 const exec = await benchExec(log);
@@ -53,6 +56,8 @@ const summary = {
   mount_ratio_9p,
   net_ratio: net.net_ratio,
   idle_rss_mb: memory[0]!.qemu_rss_mb,
+  idle_rss_ratio: memory[0]!.rss_per_guest_ram,
+  reclaim_ratio: reclaim.reclaim_ratio,
   docker_run_speedup: exec.docker_run_speedup,
   pull_ratio: registry.pull_ratio,
   push_ratio: registry.push_ratio,
@@ -66,6 +71,7 @@ const summary = {
   ready,
   mounts,
   memory,
+  reclaim,
   api,
   net,
   exec,
@@ -85,6 +91,7 @@ else {
     ["small-file write, tuned 9p, ms", mounts[TUNED]!.small_files_write!, mounts[ORIGINAL]!.small_files_write!, mount_ratio_9p],
     ["QEMU RSS idle, 512M guest, MB", memory[0]!.qemu_rss_mb, 512, memory[0]!.rss_per_guest_ram],
     ["QEMU RSS idle, 2G guest, MB", memory[1]!.qemu_rss_mb, 2048, memory[1]!.rss_per_guest_ram],
+    ["QEMU RSS 10 s after a container freed 1000 MB, 2G guest, MB (baseline: the peak; ratio of the rise kept)", reclaim.after_10s_mb, reclaim.peak_mb, reclaim.reclaim_ratio],
     ["docker import via passt, MiB/s", api.passt_import_mib_s ?? "-", api.slirp_import_mib_s, api.passt_ratio ?? "-"],
     ["port forward GET 64 MiB, passt, MiB/s", net.passt.throughput_mib_s ?? "-", net.slirp.throughput_mib_s ?? "-", net.net_ratio ?? "-"],
     ["port forward GET small, passt, ms", net.passt.latency_ms ?? "-", net.slirp.latency_ms ?? "-", net.latency_ratio ?? "-"],

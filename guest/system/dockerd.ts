@@ -168,14 +168,14 @@ export class Dockerd {
     throw new GuestStepError(`dockerd did not answer /_ping within ${Math.round(timeoutMs / 1000)} s`, "see the dockerd lines in the launcher log");
   }
 
-  async stop(timeoutSeconds: number): Promise<string> {
+  async stop(timeoutSeconds: number, meanwhile: () => void = () => undefined): Promise<string> {
     const proc = this.proc;
     if (!proc || !proc.running()) return "dockerd was not running";
     const started = Date.now();
     // dockerd's own shutdown stops each container with that container's stop timeout (10 s unless
     // set), whatever shutdown-timeout says: the running containers are stopped first, in parallel,
     // with DINV_SHUTDOWN_TIMEOUT, so the whole stop fits a `docker stop` grace period.
-    const containers = await stopContainers(timeoutSeconds).catch(() => 0);
+    const containers = await stopContainers(timeoutSeconds, meanwhile).catch(() => 0);
     const killedAfterMs = await terminate(proc, this.exited!, timeoutSeconds);
     this.stopFollowing?.();
     const what = containers ? `${containers} container(s) and dockerd` : "dockerd";
@@ -185,11 +185,14 @@ export class Dockerd {
 }
 
 /** Stop every running container, in parallel, each given `timeoutSeconds` after SIGTERM; resolves with how many. */
-async function stopContainers(timeoutSeconds: number): Promise<number> {
+async function stopContainers(timeoutSeconds: number, meanwhile: () => void): Promise<number> {
   const list = JSON.parse((await dockerApi("/containers/json")) ?? "[]") as { Id?: unknown }[];
   const ids = list.map((c) => c.Id).filter((id): id is string => typeof id === "string" && /^[0-9a-f]{64}$/.test(id));
   const bound = (timeoutSeconds + 10) * 1000;
-  await Promise.all(ids.map((id) => dockerApi(`/containers/${id}/stop?t=${timeoutSeconds}`, bound, "POST").catch(() => undefined)));
+  const stopped = Promise.all(ids.map((id) => dockerApi(`/containers/${id}/stop?t=${timeoutSeconds}`, bound, "POST").catch(() => undefined)));
+  // Work that may run during the containers' grace starts after the requests are out (with none, at once).
+  setTimeout(meanwhile, ids.length ? 300 : 0);
+  await stopped;
   return ids.length;
 }
 

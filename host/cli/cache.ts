@@ -9,10 +9,12 @@ import { CacheStore } from "../cache/store.js";
 import { ControlClient } from "../control/client.js";
 import { CLI_EXIT, controlSocket, UsageError } from "./commands.js";
 
-export const CACHE_HELP = `Usage: dinv cache save | list [--json] | prune [--json]
+export const CACHE_HELP = `Usage: dinv cache save | warm [-- COMMAND ARGS...] | list [--json] | prune [--json]
 
   save    promote this run's docker disk to its key's next generation now (DINV_CACHE_KEY); returns once
           it is safe on disk. From a job: docker volume create -d dinv-cache save
+  warm    boot a VM on the key's newest generation (DINV_CACHE_KEY, DINV_CACHE_RESTORE_KEYS), run COMMAND if given,
+          save its ready state into DINV_WARM_DIR: later jobs on that generation restore it (dinv warm save, on the cache)
   list    the keys in DINV_CACHE_DIR, their generations and sizes
   prune   remove what the bounds say (${KEEP_PER_KEY} generations a key, DINV_CACHE_MAX), never a generation in use
 

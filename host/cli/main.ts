@@ -112,6 +112,15 @@ export async function main(argv: string[]): Promise<number> {
         process[wantsHelp ? "stdout" : "stderr"].write(CACHE_HELP);
         return wantsHelp ? 0 : 2;
       }
+      if (rest[0] === "warm") {
+        const log = loggerOrExplain("dinv cache warm");
+        if (!log) return 2;
+        if (!process.env.DINV_CACHE_DIR) {
+          log.error("dinv cache warm: DINV_CACHE_DIR is not set");
+          return 2;
+        }
+        return warmSave(process.env, log, defaultGuestDir(), rest[1] === "--" ? rest.slice(2) : rest.slice(1));
+      }
       try {
         return await cacheCommand(rest[0], rest.slice(1), process.env, process.stdout, process.stderr);
       } catch (error) {

@@ -64,6 +64,11 @@ export function guestAslrOff(setting: HostConfig["guestAslr"], accel: "kvm" | "t
   return setting === "off" || (setting === "auto" && accel === "tcg");
 }
 
+/** Whether the balloon (free page reporting) gets a device: always on q35; on microvm when a virtio-mmio slot is left after the disks and shares. Pure. */
+export function balloonFits(config: Pick<HostConfig, "machine">, plan: Pick<QemuPlan, "volumeDisk" | "shares">): boolean {
+  return config.machine !== "microvm" || 4 + (plan.volumeDisk ? 1 : 0) + plan.shares.length < MICROVM_MMIO_SLOTS;
+}
+
 export function buildQemuArgs(config: HostConfig, plan: QemuPlan): string[] {
   const micro = config.machine === "microvm";
   // microvm has no PCI: every virtio device is its virtio-mmio ("-device") flavour.
@@ -111,6 +116,9 @@ export function buildQemuArgs(config: HostConfig, plan: QemuPlan): string[] {
   push("-chardev", `socket,id=agent,path=${qemuEscape(plan.agentSocket)},${plan.qemu.reconnect}`);
   push("-device", `${dev("serial")},max_ports=2`);
   push("-device", `virtserialport,chardev=agent,name=${AGENT_PORT_NAME}`);
+  // Free page reporting: the guest reports the pages it frees (2 MiB and larger, after ~2 s) and QEMU
+  // discards them, so QEMU's RSS falls back after a container's peak. The balloon is never inflated.
+  if (balloonFits(config, plan)) push("-device", `${dev("balloon")},free-page-reporting=on`);
 
   push(...shareArgs(config, plan, virtiofs, micro, dev));
 

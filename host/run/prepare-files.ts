@@ -79,7 +79,8 @@ export async function prepareFiles(p: Prepared, log: Logger, saveOnly: { command
   let cache: CacheJob | undefined;
   try {
     await mkdir(config.dockerDir, { recursive: true });
-    cache = saveOnly ? undefined : await CacheJob.prepare(config, ownDisk, existsSync(ownDisk), log);
+    // `dinv warm save` / `dinv cache warm` with a cache: a state on the key's generation, and never a promotion.
+    cache = await CacheJob.prepare(saveOnly && config.cache ? { ...config, cache: { ...config.cache, save: "off" } } : config, ownDisk, existsSync(ownDisk), log);
   } catch (err) {
     return refuse(`DINV_CACHE_DIR=${config.cache?.dir}: ${(err as Error).message}`);
   }

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { buildQemuArgs, PlanError, qemuEscape } from "../../host/qemu/args.js";
+import { balloonFits, buildQemuArgs, PlanError, qemuEscape } from "../../host/qemu/args.js";
 import { makeConfig, makePlan } from "../helpers/make-config.js";
 
 /** The value following each occurrence of a flag. */
@@ -100,4 +100,17 @@ test("microvm refuses more shares than virtio-mmio slots, q35 takes them", () =>
   assert.throws(() => buildQemuArgs(makeConfig(), makePlan({ shares: shares.slice(0, 4), volumeDisk: "/v" })), PlanError);
   const q35 = buildQemuArgs(makeConfig({ machine: "q35" }), makePlan({ shares }));
   assert.equal(values(q35, "-fsdev").length, 5);
+});
+
+test("free page reporting: a balloon device on q35 always, on microvm while a virtio-mmio slot is left", () => {
+  const shares = (n: number) => Array.from({ length: n }, (_, i) => ({ tag: `dinv${i}`, path: `/s${i}` }));
+  const balloons = (machine: "microvm" | "q35", plan: Partial<Parameters<typeof makePlan>[0]>) =>
+    buildQemuArgs(makeConfig({ machine }), makePlan(plan)).filter((a) => a.includes("balloon"));
+  assert.deepEqual(balloons("microvm", {}), ["virtio-balloon-device,free-page-reporting=on"]);
+  assert.deepEqual(balloons("q35", { shares: shares(6) }), ["virtio-balloon-pci,free-page-reporting=on"]);
+  assert.deepEqual(balloons("microvm", { shares: shares(3) }), ["virtio-balloon-device,free-page-reporting=on"]);
+  // Four shares fill microvm's eight slots (root, docker, serial, net): the shares win, no balloon.
+  assert.deepEqual(balloons("microvm", { shares: shares(4) }), []);
+  assert.deepEqual(balloons("microvm", { shares: shares(3), volumeDisk: "/v.qcow2" }), []);
+  assert.equal(balloonFits({ machine: "microvm" }, { shares: shares(2), volumeDisk: "/v.qcow2" }), true);
 });

@@ -118,4 +118,20 @@ describe("the shared cache: a job starts from the last good job's docker disk", 
     assert.equal(clientDocker(second.dockerHost, ["run", "--rm", "dinv-test/built"]).stdout, "built\n");
     await second.kill();
   });
+
+  test("dinv cache warm saves a state on the key's generation without promoting; the next job restores it", async () => {
+    const warmDir = mkdtempSync(join(tmpdir(), "dinv-cache-warm2-"));
+    const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", DINV_CACHE_DIR: cacheDir, DINV_CACHE_KEY: "proj/feature", DINV_WARM_DIR: warmDir };
+    const saved = spawnSync(process.execPath, [join(process.cwd(), "dist/dinv.js"), "cache", "warm"], { env, encoding: "utf8", timeout: 600_000 });
+    assert.equal(saved.status, 0, saved.stderr.split("\n").slice(-30).join("\n"));
+    // Generation 2: job 4 above stopped cleanly and promoted.
+    assert.match(saved.stderr, /cache: docker disk: an overlay of \\?"proj\/feature\\?" generation 2/);
+    assert.match(saved.stderr, /warm state saved in/);
+    assert.doesNotMatch(saved.stderr, /promoted at stop/);
+    const d = await job("proj/feature", { DINV_WARM_START: "auto", DINV_WARM_DIR: warmDir });
+    all.push(d);
+    assert.equal(d.state()?.warm?.start, "warm", d.tail());
+    assert.ok(images(d).includes("mark/j3:latest"), images(d).join(","));
+    await d.kill();
+  });
 });
