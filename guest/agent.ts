@@ -1,7 +1,8 @@
 // The guest agent's protocol logic: hello, config, boot steps, status, shutdown.
 // It knows neither its transport nor the OS: both are passed in.
 
-import { CACHE_VOLUME_DRIVER, PROTOCOL_VERSION } from "../shared/constants.js";
+import { PROTOCOL_VERSION } from "../shared/constants.js";
+import { CachePart } from "./cache/cache-part.js";
 import type { DockerdSpec, GuestConfig } from "../shared/protocol/guest-config.js";
 import type { GuestMessage } from "../shared/protocol/guest-messages.js";
 import type { HostMessage, Renew } from "../shared/protocol/host-messages.js";
@@ -45,11 +46,8 @@ export class Agent {
   private renewing: Promise<void> | undefined;
   /** set while dockerd is restarted with a restored run's configuration */
   private reconfiguring: Promise<void> | undefined;
-  /** the docker disk's freeze in force: its id and the timer that thaws it if the host never does */
-  private frozen: { id: number; timer: ReturnType<typeof setTimeout> } | undefined;
-  /** cache saves asked for through the volume driver, by request id, awaiting the host's answer */
-  private readonly cacheSaves = new Map<number, (r: { ok: boolean; message: string }) => void>();
-  private nextCacheSave = 1;
+  /** the shared cache's freeze and save requests */
+  private readonly cache: CachePart;
   /** aborted by the shutdown: the boot's waits (init script, dockerd's answer) end at once */
   private readonly bootAbort = new AbortController();
 
@@ -62,6 +60,7 @@ export class Agent {
     this.status.onchange = (snapshot) => this.transport?.send(snapshot);
     this.status.start("agent");
     this.publisher = new PublishReporter(system, options.bootId, options.clock, (m) => this.transport?.send(m), (msg) => this.log("warn", msg), options.publish);
+    this.cache = new CachePart(system, (m) => (this.transport ? (this.transport.send(m), true) : false), (level, msg) => this.log(level, msg));
   }
 
   /** Use a (new) connection: say hello and send the current state. */
@@ -173,17 +172,14 @@ export class Agent {
         this.stopping ??= this.shutdown(message.timeoutSeconds);
         return;
       case "freeze":
-        void this.freeze(message.id, message.thawAfterMs);
+        void this.cache.freeze(message.id, message.thawAfterMs);
         return;
       case "thaw":
-        void this.thaw(message.id);
+        void this.cache.thaw(message.id);
         return;
-      case "cache-save-result": {
-        const pending = this.cacheSaves.get(message.id);
-        this.cacheSaves.delete(message.id);
-        pending?.({ ok: message.ok, message: message.message });
+      case "cache-save-result":
+        this.cache.answered(message.id, { ok: message.ok, message: message.message });
         return;
-      }
       case "renew":
         // One restore, one renewal: a second renew in the same life is a host bug, answered as is.
         if (this.renewing) this.greet({ ok: false, detail: "this guest was renewed already" });
@@ -244,7 +240,7 @@ export class Agent {
         return `dockerd ${version} answers${removed}`;
       }));
     if (ok && config.cache?.saveRequests) {
-      await this.system.serveCacheDriver(() => this.askCacheSave(), (msg) => this.log("warn", msg)).catch((err: Error) => this.log("warn", `the ${CACHE_VOLUME_DRIVER} volume driver is not served: ${err.message}`));
+      await this.cache.serve();
     }
     if (!ok || this.stopping) return;
     this.status.markRunning();
@@ -271,39 +267,6 @@ export class Agent {
       else this.status.fail(name, describe(err));
       return false;
     }
-  }
-
-  /** Freeze the docker disk for the host's snapshot; thawed by the host, or by the timer if it never comes. */
-  private async freeze(id: number, thawAfterMs: number): Promise<void> {
-    if (this.frozen) return this.transport?.send({ type: "freeze-result", id, ok: false, detail: "the docker disk is frozen already" });
-    try {
-      const detail = await this.system.freezeDocker(true);
-      this.frozen = { id, timer: setTimeout(() => void this.thaw(id, "the host did not thaw in time"), thawAfterMs) };
-      this.transport?.send({ type: "freeze-result", id, ok: true, detail });
-    } catch (err) {
-      this.transport?.send({ type: "freeze-result", id, ok: false, detail: describe(err).message });
-    }
-  }
-
-  private async thaw(id: number, why?: string): Promise<void> {
-    if (this.frozen?.id !== id) return;
-    clearTimeout(this.frozen.timer);
-    this.frozen = undefined;
-    await this.system.freezeDocker(false).then(
-      (detail) => why && this.log("warn", `${detail}: ${why}`),
-      (err: Error) => this.log("error", `cannot thaw the docker disk: ${err.message}`),
-    );
-  }
-
-  /** A job asked for a cache save through the volume driver: the host promotes and answers. */
-  private askCacheSave(): Promise<{ ok: boolean; message: string }> {
-    const transport = this.transport;
-    if (!transport) return Promise.resolve({ ok: false, message: "the host is not connected" });
-    const id = this.nextCacheSave++;
-    return new Promise((resolve) => {
-      this.cacheSaves.set(id, resolve);
-      transport.send({ type: "cache-save-request", id });
-    });
   }
 
   private async shutdown(timeoutSeconds: number): Promise<void> {
