@@ -4,7 +4,6 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import pino from "pino";
 import { Agent } from "../../guest/agent.js";
 import { GuestSession } from "../../host/guest-link/session.js";
 import { guestConfigFor } from "../../host/guest-config.js";
@@ -15,17 +14,7 @@ import { makeConfig } from "../helpers/make-config.js";
 import { FakeSystem } from "../helpers/fake-system.js";
 import { parseRenewOutput } from "../../guest/system/renew.js";
 
-const silent = pino({ level: "silent" });
-let uptime = 0;
-const clock = { now: () => 1_700_000_000_000 + uptime, uptimeMs: () => (uptime += 10) };
-
-async function until(check: () => boolean, what: string, ms = 2000) {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+import { clock, silent, until } from "../helpers/agent-clock.js";
 
 const renew = (over: Partial<Renew> = {}): Renew => ({ type: "renew", unixTimeMs: 1_800_000_000_000, entropy: Buffer.alloc(64, 7).toString("base64"), sockUid: 1000, sockGid: 999, ...over });
 

@@ -25,17 +25,7 @@ import { createMemoryPair } from "../../shared/transport.js";
 import { makeConfig, makePlan } from "../helpers/make-config.js";
 import { FakeSystem } from "../helpers/fake-system.js";
 
-const silent = pino({ level: "silent" });
-let uptime = 0;
-const clock = { now: () => 1_700_000_000_000 + uptime, uptimeMs: () => (uptime += 10) };
-
-async function until(check: () => boolean, what: string, ms = 2000) {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+import { clock, silent, until } from "../helpers/agent-clock.js";
 
 function connected(cache = { removeContainers: true, saveRequests: true }) {
   const system = new FakeSystem();
