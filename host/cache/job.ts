@@ -8,12 +8,11 @@
 import { readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { execa } from "execa";
-import { z } from "zod";
 import type { CacheInfo } from "../../shared/protocol/cache.js";
 import type { GuestCache } from "../../shared/protocol/guest-config.js";
 import type { HostConfig } from "../config/env.js";
 import { formatSize } from "../config/size.js";
-import { qcow2Refusal } from "../disk/images.js";
+import { imageInfo, qcow2Refusal } from "../disk/images.js";
 import type { SharedFile } from "../fs/shared-dir.js";
 import type { GuestSession } from "../guest-link/session.js";
 import type { Logger } from "../log.js";
@@ -34,7 +33,6 @@ export const layerNode = (n: number) => (n === 0 ? "docker" : `docker-l${n}`);
 /** How long the guest's docker filesystem may stay frozen if the host never thaws it, ms. */
 const THAW_AFTER_MS = 30_000;
 
-const InfoSchema = z.object({ format: z.string(), "virtual-size": z.number().int().positive() });
 
 export interface SaveResult {
   ok: boolean;
@@ -214,9 +212,7 @@ async function openGeneration(store: CacheStore, key: string, generation: number
     await file.handle.read(header, 0, header.length, 0);
     const refusal = qcow2Refusal(header);
     if (refusal) throw new Error(`its disk ${refusal}`);
-    const out = await execa("qemu-img", ["info", "-U", "--output=json", file.procPath], { reject: false });
-    if (out.exitCode !== 0) throw new Error(`its disk is not a readable image: ${String(out.stderr).trim()}`);
-    const info = InfoSchema.parse(JSON.parse(String(out.stdout)));
+    const info = await imageInfo(file.procPath, "its disk");
     if (info.format !== "qcow2") throw new Error(`its disk is ${info.format}, not qcow2`);
     return { file, virtualBytes: info["virtual-size"] };
   } catch (err) {
@@ -226,5 +222,5 @@ async function openGeneration(store: CacheStore, key: string, generation: number
 }
 
 async function virtualSize(path: string): Promise<number> {
-  return InfoSchema.parse(JSON.parse(String((await execa("qemu-img", ["info", "-U", "--output=json", path])).stdout)))["virtual-size"];
+  return (await imageInfo(path))["virtual-size"];
 }

@@ -6,7 +6,7 @@
 import { constants } from "node:fs";
 import { open } from "node:fs/promises";
 import { execa } from "execa";
-import { z } from "zod";
+import { imageInfo } from "../disk/images.js";
 import { CACHE_FILES, type CacheStore, type GenerationMeta, removeFlat } from "./store.js";
 
 /** A docker disk's layers, bottom first: the generation it started from (if any), then the overlays. */
@@ -28,7 +28,6 @@ export function chainSpec(chain: DiskChain): Record<string, unknown> {
   return node;
 }
 
-const InfoSchema = z.object({ "virtual-size": z.number().int().positive() });
 
 export interface Promoted {
   generation: number;
@@ -54,7 +53,7 @@ export async function promote(store: CacheStore, o: { key: string; chain: DiskCh
       await execa("qemu-img", ["convert", "-U", "-q", "-t", "writeback", "-W", "-f", "qcow2", "-O", "qcow2", source, target], { ...(o.signal ? { cancelSignal: o.signal } : {}) });
       await handle.sync();
       bytes = (await handle.stat()).size;
-      virtualBytes = InfoSchema.parse(JSON.parse(String((await execa("qemu-img", ["info", "-U", "--output=json", target])).stdout)))["virtual-size"];
+      virtualBytes = (await imageInfo(target))["virtual-size"];
     } finally {
       await handle.close();
     }

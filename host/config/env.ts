@@ -7,7 +7,8 @@ import { checkPath, normalisePath, parsePathList, parsePortRanges } from "./list
 import { daemonJson, dir, fail, GiB, int, ipv4, LAUNCHER_DIR, list, LOG_LEVELS, MAX_UID, MiB, optionalPort, overlaps, ports, RESERVED_DAEMON_KEYS, size, text } from "./fields.js";
 export { LAUNCHER_DIR, LOG_LEVELS, overlaps, RESERVED_DAEMON_KEYS } from "./fields.js";
 import { DISK_FILES, runDirTooLong } from "../run/run-files.js";
-import { CACHE_KEY_ALLOWED, DEFAULT_CACHE_KEY, cacheKeyProblem } from "../cache/key.js";
+import { CACHE_KEY_ALLOWED, DEFAULT_CACHE_KEY } from "../cache/key.js";
+import { cacheVariables } from "./cache-variables.js";
 
 /** The directories' defaults, as the original DinV and the container image have them. */
 export const DEFAULT_DIRS = { docker: "/docker", volume: "/volume", run: "/run/dinv", warm: "/var/cache/dinv" } as const;
@@ -101,27 +102,6 @@ const originalVariables = {
   DINV_DOCKER_SOCK_GID: int("0", 0, MAX_UID),
   DINV_SHUTDOWN_TIMEOUT: int("5", 0, 3600),
   DINV_MACHINE: text("microvm").pipe(z.enum(["microvm", "q35"], { message: "unknown machine type" })),
-};
-
-/** The shared cache's variables (the `dinv cache` commands parse only these). */
-const cacheVariables = {
-  DINV_CACHE_DIR: text("").transform((s, ctx) => {
-    if (!s) return undefined;
-    const reason = checkPath(s);
-    return reason ? fail(ctx, reason) : normalisePath(s);
-  }),
-  DINV_CACHE_KEY: text(DEFAULT_CACHE_KEY).transform((s, ctx) => {
-    const problem = cacheKeyProblem(s);
-    return problem ? fail(ctx, problem) : s;
-  }),
-  DINV_CACHE_RESTORE_KEYS: text("").transform((s, ctx) => {
-    const keys = s.split(";").map((k) => k.trim()).filter((k) => k !== "");
-    const bad = keys.map((k) => [k, cacheKeyProblem(k)] as const).find(([, p]) => p);
-    if (bad) return fail(ctx, `"${bad[0]}" ${bad[1]}`);
-    return keys.length > 16 ? fail(ctx, "lists more than 16 keys") : keys;
-  }),
-  DINV_CACHE_SAVE: text("on-stop").pipe(z.enum(["on-stop", "off"], { message: "must be on-stop or off" })),
-  DINV_CACHE_MAX: size("20G", GiB, 64 * 1024 * GiB, ""),
 };
 
 /** The cache variables alone, as `dinv run` parses them; throws ConfigError. */

@@ -48,6 +48,15 @@ export function planDisk(info: ImageInfo | undefined, askedBytes: number): DiskP
 
 export class DiskError extends Error {}
 
+/** `qemu-img info` of an image, parsed; -U: read even while a QEMU holds it (we only read). DiskError when unreadable. */
+export async function imageInfo(path: string, shown = path): Promise<ImageInfo> {
+  const result = await execa("qemu-img", ["info", "-U", "--output=json", path], { reject: false });
+  if (result.exitCode !== 0) throw new DiskError(`${shown} is not a readable disk image: ${String(result.stderr).trim()}`);
+  const parsed = ImageInfoSchema.safeParse(JSON.parse(String(result.stdout)));
+  if (!parsed.success) throw new DiskError(`${shown}: qemu-img info gave an unexpected answer`);
+  return parsed.data;
+}
+
 /** `qemu-img map --output=json`: the image's extents (a file from outside: parsed). */
 const MapSchema = z.array(z.object({ data: z.boolean() }));
 
@@ -94,11 +103,7 @@ async function ensure(path: string, sizeBytes: number, variable: string): Promis
     const refusal = await diskHeaderRefusal(path);
     if (refusal) throw new DiskError(`${path} ${refusal}; it was left untouched (move it aside to start fresh)`);
     // -U: read the header even if a stale QEMU still holds the lock (we only read).
-    const result = await execa("qemu-img", ["info", "-U", "--output=json", path], { reject: false });
-    if (result.exitCode !== 0) throw new DiskError(`${path} is not a readable disk image: ${String(result.stderr).trim()}`);
-    const parsed = ImageInfoSchema.safeParse(JSON.parse(String(result.stdout)));
-    if (!parsed.success) throw new DiskError(`${path}: qemu-img info gave an unexpected answer`);
-    info = parsed.data;
+    info = await imageInfo(path);
   }
   const plan = planDisk(info, sizeBytes);
   switch (plan.action) {
