@@ -28,6 +28,8 @@ export interface AgentOptions {
   diskCheckMs?: number;
   /** timings of the published-ports watcher (tests shorten them) */
   publish?: WatcherOptions;
+  /** how long a stopped guest waits for the host's power-off before it ends the VM anyway, ms */
+  powerOffWaitMs?: number;
 }
 
 export { diskFull } from "./watch.js";
@@ -38,6 +40,9 @@ export class Agent {
   private config: GuestConfig | undefined;
   private booting: Promise<void> | undefined;
   private stopping: Promise<void> | undefined;
+  /** the host's power-off arrived (it holds the last state) */
+  private allowPowerOff: () => void = () => undefined;
+  private readonly powerOffAllowed = new Promise<void>((r) => (this.allowPowerOff = r));
   private initStartedMs: number | undefined;
   /** dockerd is the agent's: started by it, or adopted from the guest init */
   private dockerdOwned = false;
@@ -177,6 +182,9 @@ export class Agent {
       case "thaw":
         void this.cache.thaw(message.id);
         return;
+      case "power-off":
+        this.allowPowerOff();
+        return;
       case "cache-save-result":
         this.cache.answered(message.id, { ok: message.ok, message: message.message });
         return;
@@ -291,8 +299,12 @@ export class Agent {
     } catch (err) {
       this.status.fail("shutdown", describe(err));
     }
-    // The host must see "stopped" before the VM disappears.
+    // The host must see "stopped" before the VM disappears: it answers the last state with power-off
+    // (bounded: a host that is gone does not hold the guest up).
     await this.transport?.drain?.();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.powerOffAllowed, new Promise((r) => (timer = setTimeout(r, this.options.powerOffWaitMs ?? 3000)))]);
+    clearTimeout(timer);
     await this.system.powerOff();
   }
 }

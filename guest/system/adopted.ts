@@ -24,33 +24,41 @@ export interface AdoptedProcess {
   kill(signal: NodeJS.Signals): void;
 }
 
-/** Watch pid; undefined when it is not running now. The start time guards against pid reuse. */
-export async function adoptProcess(pid: number, pollMs = 500): Promise<AdoptedProcess | undefined> {
+/**
+ * Watch pid; undefined when it is not running now. The start time guards against pid reuse. Once
+ * it was sent a signal, its exit is looked for every fastPollMs: a stop waits on it.
+ */
+export async function adoptProcess(pid: number, pollMs = 500, fastPollMs = 25): Promise<AdoptedProcess | undefined> {
   const first = await readStat(pid);
   if (!first || first.state === "Z") return undefined;
   let gone = false;
-  const exited = new Promise<string>((resolve) => {
-    const timer = setInterval(() => {
+  let timer: NodeJS.Timeout | undefined;
+  let resolveExited: (how: string) => void = () => undefined;
+  const exited = new Promise<string>((resolve) => (resolveExited = resolve));
+  const poll = (every: number) => {
+    clearInterval(timer);
+    timer = setInterval(() => {
       void readStat(pid).then((now) => {
-        if (now && now.state !== "Z" && now.startTicks === first.startTicks) return;
+        if (gone || (now && now.state !== "Z" && now.startTicks === first.startTicks)) return;
         clearInterval(timer);
         gone = true;
-        resolve("exited; started by the guest init, so its exit status is not known");
+        resolveExited("exited; started by the guest init, so its exit status is not known");
       });
-    }, pollMs);
-  });
+    }, every);
+  };
+  poll(pollMs);
   return {
     pid,
     exited,
     running: () => !gone,
     kill: (signal) => {
-      if (!gone) {
-        try {
-          process.kill(pid, signal);
-        } catch {
-          /* already gone: the poll will see it */
-        }
+      if (gone) return;
+      try {
+        process.kill(pid, signal);
+      } catch {
+        /* already gone: the poll will see it */
       }
+      poll(fastPollMs);
     },
   };
 }

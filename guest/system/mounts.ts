@@ -65,12 +65,20 @@ async function stillMounted(devices: Set<string>): Promise<string[]> {
   return found;
 }
 
-export async function unmountAll(roots: string[]): Promise<string> {
+/**
+ * Unmount everything under roots, innermost first, while `othersEnding` (the other processes being
+ * ended) runs: a point they keep busy is tried again, alone, once it settled.
+ */
+export async function unmountAll(roots: string[], othersEnding: Promise<unknown> = Promise.resolve()): Promise<string> {
   const points = unmountOrder(await readFile("/proc/mounts", "utf8"), roots);
   const devices = new Set(devicesAt(await readFile("/proc/self/mountinfo", "utf8").catch(() => ""), roots).values());
   const failed: string[] = [];
   const readOnly: string[] = [];
-  for (const point of points) {
+  // One umount for all (each exec costs ~0.1 s under TCG); one at a time only for what it left.
+  const all = points.length ? await run("umount", points) : { exitCode: 0 };
+  await othersEnding;
+  const left = all.exitCode === 0 ? [] : unmountOrder(await readFile("/proc/mounts", "utf8"), roots);
+  for (const point of left) {
     const result = await run("umount", [point]);
     if (result.exitCode !== 0) {
       // Busy: at least make it read-only so the journal is clean.
@@ -79,10 +87,11 @@ export async function unmountAll(roots: string[]): Promise<string> {
       else readOnly.push(`${point} (${result.stderr.trim()}; ${await holders(point)})`);
     }
   }
-  await run("sync", []);
   // A mount namespace of another process keeps a filesystem alive after our unmount: its journal
   // would then be left for recovery. Say so rather than claim a clean stop.
   const held = readOnly.length ? [] : await stillMounted(devices);
+  // The last unmount of a filesystem wrote it out; one still held (or read-only) is flushed here.
+  if (held.length || readOnly.length) await run("sync", []);
   if (held.length) failed.push(`a disk still mounted in another mount namespace (${held.join(", ")})`);
   if (failed.length) throw new GuestStepError(`could not unmount ${failed.join(", ")}`);
   const ro = readOnly.length ? `; busy, remounted read-only: ${readOnly.join(", ")}` : "";

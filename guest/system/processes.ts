@@ -43,7 +43,7 @@ export async function endOtherProcesses(graceMs = 3000): Promise<{ terminated: n
   const deadline = Date.now() + graceMs;
   let left = first;
   while (left.length && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, 50));
     const now = new Set((await others()).map((p) => p.pid));
     left = left.filter((p) => now.has(p));
   }

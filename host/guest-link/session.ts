@@ -217,6 +217,8 @@ export class GuestSession {
     }
     if (this.status && status.seq <= this.status.seq) return; // stale or repeated snapshot
     this.status = status;
+    // Stopped, or its shutdown failed: the host holds the guest's last state, the guest may end the VM.
+    if (status.state.phase === "stopped" || status.steps.some((s) => s.name === "shutdown" && s.state === "failed")) this.transport?.send({ type: "power-off" });
     this.onstatus?.(status);
   }
 

@@ -63,6 +63,14 @@ export const CacheSaveResultSchema = z.object({
   message: z.string().max(1000),
 });
 
-export const HostMessageSchema = z.discriminatedUnion("type", [ConfigMessageSchema, StatusRequestSchema, ShutdownSchema, RenewSchema, FreezeSchema, ThawSchema, CacheSaveResultSchema]);
+/**
+ * The host holds the guest's last state (its shutdown step ended): the guest may end the VM now.
+ * Without it a "stopped" written just before the reboot can die in the virtio queue, unread.
+ */
+export const PowerOffSchema = z.object({
+  type: z.literal("power-off"),
+});
+
+export const HostMessageSchema = z.discriminatedUnion("type", [ConfigMessageSchema, StatusRequestSchema, ShutdownSchema, RenewSchema, FreezeSchema, ThawSchema, CacheSaveResultSchema, PowerOffSchema]);
 export type Renew = z.infer<typeof RenewSchema>;
 export type HostMessage = z.infer<typeof HostMessageSchema>;

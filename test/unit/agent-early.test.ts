@@ -6,7 +6,8 @@ import assert from "node:assert/strict";
 import pino from "pino";
 import { Agent } from "../../guest/agent.js";
 import { parseEarlyResult } from "../../guest/system/early.js";
-import { parseProcStat } from "../../guest/system/adopted.js";
+import { adoptProcess, parseProcStat } from "../../guest/system/adopted.js";
+import { spawn } from "node:child_process";
 import { GuestSession } from "../../host/guest-link/session.js";
 import { guestConfigFor } from "../../host/guest-config.js";
 import { GuestMessageSchema } from "../../shared/protocol/guest-messages.js";
@@ -102,6 +103,10 @@ test("a stop before the config came still stops the dockerd the guest init start
   const agent = new Agent(system, { bootId: "b", version: "test", clock, dockerdTimeoutMs: 1000 });
   const [host, guest] = createMemoryPair(GuestMessageSchema, HostMessageSchema);
   agent.attach(guest);
+  // The host's side of the end: the stopped state is answered with power-off.
+  host.onmessage = (m) => {
+    if (m.type === "status" && m.state.phase === "stopped") host.send({ type: "power-off" });
+  };
   host.send({ type: "shutdown", timeoutSeconds: 7 });
   const deadline = Date.now() + 2000;
   while (!system.poweredOff) {
@@ -124,4 +129,18 @@ test("/proc/PID/stat: state and start time, even with spaces and parentheses in 
   const stat = "412 (dockerd (x) y) S 1 412 412 0 -1 4194560 2431 0 0 0 12 7 0 0 20 0 9 0 598 1434288128 9101";
   assert.deepEqual(parseProcStat(stat), { state: "S", startTicks: "598" });
   assert.equal(parseProcStat("garbage"), undefined);
+});
+
+test("an adopted process's exit is seen within ~0.1 s of the signal the stop sent, however slow its idle poll", async () => {
+  // A real process watched through /proc, as the agent watches the init's dockerd.
+  const child = spawn("sleep", ["60"], { stdio: "ignore" });
+  const adopted = await adoptProcess(child.pid!, 60_000);
+  assert.ok(adopted && adopted.running());
+  const t0 = performance.now();
+  adopted.kill("SIGTERM");
+  const how = await adopted.exited;
+  const ms = performance.now() - t0;
+  assert.match(how, /exit status is not known/);
+  assert.ok(ms < 1000, `seen after ${Math.round(ms)} ms (idle poll 60 s)`);
+  assert.equal(adopted.running(), false);
 });

@@ -234,3 +234,28 @@ test("a shutdown while dockerd has not answered yet ends that wait at once: stop
   assert.match(ping!.detail!, /shutdown came before dockerd answered/);
   assert.deepEqual(system.calls.slice(-3), ["stop:5", "unmount", "poweroff"]);
 });
+
+test("a stopped guest powers off only once the host has its stopped state (power-off), or after its bound", async () => {
+  const system = new FakeSystem();
+  const agent = new Agent(system, { bootId: "boot-1", version: "test", clock, dockerdTimeoutMs: 1000, powerOffWaitMs: 600 });
+  const session = new GuestSession(guestConfigFor(makeConfig()), silent);
+  const [host, guest] = createMemoryPair(GuestMessageSchema, HostMessageSchema);
+  const sent: HostMessage["type"][] = [];
+  const send = host.send.bind(host);
+  host.send = (m: HostMessage) => {
+    sent.push(m.type);
+    // The host's power-off is held back: the guest must wait for it, not race its last state.
+    if (m.type !== "power-off") send(m);
+  };
+  session.attach(host);
+  agent.attach(guest);
+  void agent.prepare();
+  await until(() => session.status?.state.phase === "ready", "ready");
+  const asked = Date.now();
+  session.requestShutdown(5);
+  await until(() => session.status?.state.phase === "stopped", "stopped");
+  assert.ok(sent.includes("power-off"), "the host answers the stopped state with power-off");
+  assert.equal(system.poweredOff, false, "no power-off before the host's answer");
+  await until(() => system.poweredOff, "power off after the bound", 2000);
+  assert.ok(Date.now() - asked >= 550, "without the answer the guest waited its bound");
+});
