@@ -1,5 +1,6 @@
 // Shares (9p or virtio-fs) and the unmount-everything step of a clean shutdown.
 
+import { readdirSync, readFileSync } from "node:fs";
 import { mkdir, readdir, readFile, readlink } from "node:fs/promises";
 import type { ShareSpec } from "../../shared/protocol/guest-config.js";
 import { run } from "./exec.js";
@@ -52,14 +53,31 @@ export function devicesAt(mountinfo: string, points: string[]): Map<string, stri
   return devices;
 }
 
-/** Processes whose mount namespace still holds one of `devices` (after our own unmount). */
-async function stillMounted(devices: Set<string>): Promise<string[]> {
+/** Read a /proc file; "" when the process is gone. */
+function procText(path: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return "";
+  }
+}
+
+/**
+ * Processes whose mount namespace still holds one of `devices` (after our own unmount). Synchronous:
+ * /proc is in memory, and under TCG each asynchronous read's round trip through libuv costs more than the read.
+ */
+function stillMounted(devices: Set<string>): string[] {
   const found: string[] = [];
-  for (const pid of await readdir("/proc").catch(() => [] as string[])) {
+  let pids: string[] = [];
+  try {
+    pids = readdirSync("/proc");
+  } catch {
+    /* no /proc: nothing to say */
+  }
+  for (const pid of pids) {
     if (!/^\d+$/.test(pid)) continue;
-    const info = await readFile(`/proc/${pid}/mountinfo`, "utf8").catch(() => "");
-    const hit = info.split("\n").find((l) => devices.has(l.split(" ")[2] ?? ""));
-    if (hit) found.push(`${(await readFile(`/proc/${pid}/comm`, "utf8").catch(() => "?")).trim()}[${pid}] at ${hit.split(" ")[4]}`);
+    const hit = procText(`/proc/${pid}/mountinfo`).split("\n").find((l) => devices.has(l.split(" ")[2] ?? ""));
+    if (hit) found.push(`${procText(`/proc/${pid}/comm`).trim() || "?"}[${pid}] at ${hit.split(" ")[4]}`);
     if (found.length >= 3) break;
   }
   return found;
@@ -89,7 +107,7 @@ export async function unmountAll(roots: string[], othersEnding: Promise<unknown>
   }
   // A mount namespace of another process keeps a filesystem alive after our unmount: its journal
   // would then be left for recovery. Say so rather than claim a clean stop.
-  const held = readOnly.length ? [] : await stillMounted(devices);
+  const held = readOnly.length ? [] : stillMounted(devices);
   // The last unmount of a filesystem wrote it out; one still held (or read-only) is flushed here.
   if (held.length || readOnly.length) await run("sync", []);
   if (held.length) failed.push(`a disk still mounted in another mount namespace (${held.join(", ")})`);
