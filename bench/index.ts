@@ -11,7 +11,8 @@
 // previous job's promoted cache generation / the same job on an empty cache; lower is better),
 // carry_dind_ratio (that job / the DinD peer's, which has no cache between jobs; lower is better),
 // idle_rss_ratio (QEMU RSS at idle / guest RAM, 512M guest), reclaim_ratio (the share of a 1000 MB peak
-// QEMU still holds 10 s after the guest freed it; lower is better).
+// QEMU still holds 10 s after the guest freed it; lower is better), share_ratio (total PSS of 4
+// instances restored from one state / 4 x one cold instance's; lower is better; bench/density.ts has 8).
 
 import { parseArgs } from "node:util";
 import { benchReady } from "./ready.js";
@@ -25,6 +26,7 @@ import { benchPublish } from "./publish.js";
 import { benchRegistry } from "./registry.js";
 import { benchWarm } from "./warm.js";
 import { benchCache } from "./cache.js";
+import { benchDensity } from "./density.js";
 import { table } from "./lib.js";
 
 const { values } = parseArgs({ options: { json: { type: "boolean", default: false }, runs: { type: "string", default: "5" } } });
@@ -46,6 +48,7 @@ const image = await benchImage(log);
 const warm = await benchWarm(Number(values.runs), log);
 // Each run is four CI jobs and two boots under TCG (~10 min): two runs at most.
 const cache = await benchCache(Math.min(2, Number(values.runs)), log);
+const density = await benchDensity([1, 4], log);
 
 const smallFiles = (variant: string) => Number((mounts[ORIGINAL]!.small_files_write! / mounts[variant]!.small_files_write!).toFixed(2));
 const mount_ratio = smallFiles(VIRTIOFS);
@@ -68,6 +71,7 @@ const summary = {
   dind_ratio: warm.dind_ratio,
   carry_ratio: cache.carry_ratio,
   carry_dind_ratio: cache.carry_dind_ratio,
+  share_ratio: density.share_ratio,
   ready,
   mounts,
   memory,
@@ -80,6 +84,7 @@ const summary = {
   image,
   warm,
   cache,
+  density,
 };
 if (values.json) console.log(JSON.stringify(summary));
 else {
@@ -110,5 +115,6 @@ else {
     ["CI job on the cache, ms (baseline: DinD peer's job)", cache.second_job_ms, cache.dind_job_ms, cache.carry_dind_ratio],
     ["ready on a 5 GiB generation, ms (baseline: empty cache)", cache.ready_5g_ms, cache.ready_empty_ms, cache.big_ready_ratio],
     ["promotion at stop, ms (generation MB)", cache.promote_ms, cache.generation_mb, "-"],
+    ["PSS of 4 warm instances, MB (baseline: 4 x one cold)", density.rows.find((r) => r.mode === "warm" && r.instances === 4)?.pss_total_mb ?? "-", 4 * (density.rows.find((r) => r.mode === "cold" && r.instances === 1)?.pss_total_mb ?? 0), density.share_ratio ?? "-"],
   ]));
 }
