@@ -87,7 +87,11 @@ export async function restoreVm(o: RestoreOptions): Promise<RestoreResult> {
     qemu.kill("SIGKILL");
     await qemu.exited;
     if (o.signal.aborted) return { ok: false, reason: "stopped while restoring", stopped: true };
-    return { ok: false, reason: (err as Error).message };
+    // QEMU can fail on a damaged state before its digest is done: then the digest names the cause.
+    let timer: NodeJS.Timeout | undefined;
+    const bad = await Promise.race([o.verified.catch(() => undefined), new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), 10_000)))]);
+    clearTimeout(timer);
+    return { ok: false, reason: bad ?? (err as Error).message };
   } finally {
     void exited.catch(() => undefined);
   }

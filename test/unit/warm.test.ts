@@ -13,6 +13,8 @@ import { planWarm, verifyState, warmShapeOf, type WarmFacts } from "../../host/w
 import { onlyDockerdDiffers, shapeKey, shapeMismatch, warmIneligible, type WarmShape } from "../../host/warm/shape.js";
 import { commitState, copyVerified, findState, hashFile, openStateFiles, WARM_FILES, type WarmMeta } from "../../host/warm/store.js";
 import { incomingUri, outgoingUri, shellQuote } from "../../host/warm/uri.js";
+import { restoreVm } from "../../host/warm/restore.js";
+import pino from "pino";
 import { makeConfig, makePlan } from "../helpers/make-config.js";
 
 const facts: WarmFacts = { accel: "tcg", cpuModel: "max", tscKhz: 2596142, qemu: qemuFeatures("QEMU emulator version 7.2.15"), guestFiles: "files-1" };
@@ -187,4 +189,26 @@ test("restore and save arguments: -incoming from fd 3 (QEMU 7.2) or a file: URI 
   assert.match(netdev, /hostfwd=tcp:127\.0\.0\.1:8080-:8080/, "the other forwards stay");
   assert.equal(outgoingUri("/var/cache/it's here/state.bin", false), `exec:cat > '/var/cache/it'\\''s here/state.bin'`);
   assert.equal(shellQuote("a b"), "'a b'");
+});
+
+test("a restore whose QEMU fails before the state's digest is done reports the digest's finding, the cause", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "dinv-restore-"));
+  const statePath = join(dir, "state.bin");
+  writeFileSync(statePath, "x");
+  // A QEMU that fails to load at once (as on a damaged stream); the digest answers 200 ms later.
+  const verified = new Promise<string | undefined>((r) => setTimeout(() => r("state.bin does not match its meta file"), 200));
+  const result = await restoreVm({
+    qemuBinary: "false", args: [], statePath, fileMigration: true, verified, qmpSocket: join(dir, "qmp.sock"),
+    log: pino({ level: "silent" }), renew: async () => ({ ok: true, detail: "" }), sockOwner: { uid: 0, gid: 0 },
+    onStart: () => undefined, onConsole: () => undefined, signal: new AbortController().signal,
+  });
+  assert.deepEqual(result, { ok: false, reason: "state.bin does not match its meta file" });
+  // With a digest that matches, QEMU's own failure is the reason.
+  const again = await restoreVm({
+    qemuBinary: "false", args: [], statePath, fileMigration: true, verified: Promise.resolve(undefined), qmpSocket: join(dir, "qmp.sock"),
+    log: pino({ level: "silent" }), renew: async () => ({ ok: true, detail: "" }), sockOwner: { uid: 0, gid: 0 },
+    onStart: () => undefined, onConsole: () => undefined, signal: new AbortController().signal,
+  });
+  assert.equal(again.ok, false);
+  assert.match(again.ok ? "" : again.reason, /QEMU exited \(1\) while restoring/);
 });
