@@ -1,6 +1,7 @@
 // The guest agent's protocol logic: hello, config, boot steps, status, shutdown.
 // It knows neither its transport nor the OS: both are passed in.
 
+import { within } from "../shared/within.js";
 import { PROTOCOL_VERSION } from "../shared/constants.js";
 import { CachePart } from "./cache/cache-part.js";
 import type { DockerdSpec, GuestConfig } from "../shared/protocol/guest-config.js";
@@ -302,9 +303,7 @@ export class Agent {
     // The host must see "stopped" before the VM disappears: it answers the last state with power-off
     // (bounded: a host that is gone does not hold the guest up).
     await this.transport?.drain?.();
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.powerOffAllowed, new Promise((r) => (timer = setTimeout(r, this.options.powerOffWaitMs ?? 3000)))]);
-    clearTimeout(timer);
+    await within(this.powerOffAllowed, this.options.powerOffWaitMs ?? 3000);
     await this.system.powerOff();
   }
 }

@@ -10,6 +10,7 @@ import type { Logger } from "../log.js";
 import { qmpCommand } from "../qemu/qmp.js";
 import { startQemu, type QemuProcess } from "../qemu/process.js";
 import { waitMigration, waitQmp } from "./migrate.js";
+import { within } from "../../shared/within.js";
 
 export interface RestoreOptions {
   qemuBinary: string;
@@ -88,9 +89,7 @@ export async function restoreVm(o: RestoreOptions): Promise<RestoreResult> {
     await qemu.exited;
     if (o.signal.aborted) return { ok: false, reason: "stopped while restoring", stopped: true };
     // QEMU can fail on a damaged state before its digest is done: then the digest names the cause.
-    let timer: NodeJS.Timeout | undefined;
-    const bad = await Promise.race([o.verified.catch(() => undefined), new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), 10_000)))]);
-    clearTimeout(timer);
+    const bad = await within(o.verified, 10_000);
     return { ok: false, reason: bad ?? (err as Error).message };
   } finally {
     void exited.catch(() => undefined);
