@@ -3,7 +3,10 @@
 // one saved state); each QEMU's PSS (smaps_rollup: shared pages split between their users) and RSS,
 // the totals, the ready time of the last. The DinD peer's idle footprint (dockerd and containerd,
 // the same build as the guest's) in the same run.
-// share_ratio: total PSS of 4 warm instances / (4 x the PSS of one cold instance); 1.0 is nothing shared.
+// Twice: the launcher on this host's QEMU (7.2 here: a restore reads the state's stream into its own
+// memory), and the image's containers (QEMU 10: every restore maps the state's one RAM file).
+// share_ratio: total PSS of 4 warm image instances / (4 x the PSS of one cold one); 1.0 is nothing
+// shared. share_ratio_stream: the same for the host's launcher, whose restores read the stream.
 // Usage: node --import tsx bench/density.ts [--counts 1,2,4,8] [--json]   (root: the DinD peer needs dockerd)
 
 import { spawnSync } from "node:child_process";
@@ -15,15 +18,11 @@ import { DINV, DinvProcess, freePort } from "../test/helpers/dinv-process.js";
 import { TestDockerd } from "../test/helpers/test-dockerd.js";
 import { importDindImage, PRIVILEGED } from "./warm.js";
 import { table, untilPing } from "./lib.js";
+import { footprint } from "./footprint.js";
+import { imageDensity, type DensityRow } from "./density-image.js";
 
 const SETTLE_MS = 15_000;
 
-/** PSS and RSS of one process, MB (smaps_rollup). */
-export function footprint(pid: number): { pss: number; rss: number } {
-  const text = readFileSync(`/proc/${pid}/smaps_rollup`, "utf8");
-  const kib = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, "m").exec(text)?.[1] ?? NaN);
-  return { pss: Math.round(kib("Pss") / 1024), rss: Math.round(kib("Rss") / 1024) };
-}
 
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 
@@ -92,15 +91,24 @@ export async function benchDensity(counts: number[], log: (s: string) => void) {
   const warmDir = join(mkdtempSync(join(tmpdir(), "dinv-bench-density-")), "warm");
   const saved = spawnSync(process.execPath, [DINV, "warm", "save"], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", DINV_WARM_DIR: warmDir }, encoding: "utf8" });
   if (saved.status !== 0) throw new Error(`dinv warm save failed: ${saved.stderr.slice(-2000)}`);
-  const rows = [];
+  const rows: DensityRow[] = [];
   for (const mode of ["cold", "warm"] as const) for (const n of counts) rows.push(await together(n, mode, warmDir, log));
+  const image = await imageDensity(counts, log);
+  rows.push(...image.rows);
   const dind = await dindIdle(log);
+  const ratio = (cold: string, warm: string) => {
+    const one = rows.find((r) => r.mode === cold && r.instances === 1);
+    const four = rows.find((r) => r.mode === warm && r.instances === 4);
+    return one && four ? Number((four.pss_total_mb / (4 * one.pss_total_mb)).toFixed(3)) : undefined;
+  };
   const one = rows.find((r) => r.mode === "cold" && r.instances === 1);
-  const four = rows.find((r) => r.mode === "warm" && r.instances === 4);
   return {
     rows,
     dind,
-    share_ratio: one && four ? Number((four.pss_total_mb / (4 * one.pss_total_mb)).toFixed(3)) : undefined,
+    share_ratio: ratio("image cold", "image warm (mapped)"),
+    share_ratio_stream: ratio("cold", "warm"),
+    // QEMU start to state loaded in the image, mapped / the stream of the same state (median of 3 each).
+    restore: image.restore,
     // What one more idle instance costs, against the DinD peer's idle dockerd and containerd.
     idle_vs_dind: one ? Number((one.pss_total_mb / dind.pss_mb).toFixed(2)) : undefined,
   };
@@ -114,6 +122,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   else {
     console.log(table([["start", "instances", "ready of the last, ms", "PSS each, MB", "PSS total, MB", "RSS total, MB"], ...r.rows.map((x) => [x.mode, x.instances, x.last_ready_ms, x.pss_mb.join(" / "), x.pss_total_mb, x.rss_total_mb])]));
     console.log(`DinD peer idle: PSS ${r.dind.pss_mb} MB, RSS ${r.dind.rss_mb} MB (${r.dind.processes.join(", ")})`);
-    console.log(`share_ratio ${r.share_ratio} (target 0.4); one idle instance / the DinD peer's idle: ${r.idle_vs_dind}`);
+    console.log(`restore, QEMU start to state loaded: mapped ${r.restore.mapped_ms.join("/")} ms, stream ${r.restore.stream_ms.join("/")} ms, restore_ratio ${r.restore.restore_ratio} (target 0.5)`);
+    console.log(`share_ratio ${r.share_ratio} (target 0.4; the stream's: ${r.share_ratio_stream}); one idle instance / the DinD peer's idle: ${r.idle_vs_dind}`);
   }
 }

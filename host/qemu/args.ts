@@ -35,8 +35,17 @@ export interface QemuPlan {
   net?: { kind: "slirp" } | { kind: "passt"; socket: string };
   /** how shares reach the guest; virtiofs needs each share's virtiofsd socket */
   shareFs?: { kind: "9p" } | { kind: "virtiofs"; sockets: string[] };
-  /** restore this saved VM state instead of booting (a warm start; QEMU before 8.2 reads it as its fd 3); the VM then waits paused */
-  incoming?: string;
+  /**
+   * restore a saved VM instead of booting (a warm start), the VM then paused: its migration stream
+   * (QEMU before 8.2 reads it as its fd 3), or its RAM file mapped privately and read-only with the
+   * device state loaded later (`-incoming defer`, host/warm/mapped-restore.ts)
+   */
+  incoming?: Incoming;
+  /**
+   * a template QEMU (host/warm/template.ts): RAM on a shared file it fills from a stream, a null
+   * docker disk of the same size, no host forwards (the run's QEMU holds them), `-incoming defer`
+   */
+  template?: { ramPath: string; dockerBytes: number };
   /**
    * leave out the docker API's SLIRP forward: the launcher adds it once the guest may be reached
    * (after a warm state was saved from it, or after a restored guest was renewed)
@@ -48,7 +57,23 @@ export interface QemuPlan {
 /** microvm exposes at most eight virtio-mmio transports (QEMU docs, microvm.rst). */
 export const MICROVM_MMIO_SLOTS = 8;
 
+export type Incoming = { kind: "stream"; path: string } | { kind: "mapped"; ramPath: string };
+
 export class PlanError extends Error {}
+
+/** The id QEMU gives a machine's RAM when it makes it itself: a migration finds RAM by this name, so an explicit backend takes it. */
+export const ramBlockId = (machine: HostConfig["machine"]) => (machine === "microvm" ? "microvm.ram" : "pc.ram");
+
+/** The RAM file's memory backend: shared while a template fills it; private, read-only underneath, for a restore. Pure. */
+function ramFileBackend(config: HostConfig, plan: QemuPlan): string | undefined {
+  const size = formatSize(config.memoryBytes);
+  const id = ramBlockId(config.machine);
+  if (plan.template) return `memory-backend-file,id=${id},size=${size},mem-path=${qemuEscape(plan.template.ramPath)},share=on`;
+  // readonly=on,rom=off (QEMU 8.2): the file opens read-only, the guest's writes land in private
+  // copies; a discard (the balloon's free page reports) then fails instead of punching the shared file.
+  if (plan.incoming?.kind === "mapped") return `memory-backend-file,id=${id},size=${size},mem-path=${qemuEscape(plan.incoming.ramPath)},share=off,readonly=on,rom=off`;
+  return undefined;
+}
 
 /** Commas separate QEMU options; a literal comma in a value is written twice. */
 export function qemuEscape(value: string): string {
@@ -78,7 +103,10 @@ export function buildQemuArgs(config: HostConfig, plan: QemuPlan): string[] {
 
   const virtiofs = plan.shareFs?.kind === "virtiofs" && plan.shares.length > 0 ? plan.shareFs.sockets : undefined;
   // vhost-user devices map guest RAM into virtiofsd: it must be a shared memfd, named on -M.
-  const memBackend = virtiofs ? ",memory-backend=mem" : "";
+  const ramFile = ramFileBackend(config, plan);
+  if (ramFile && virtiofs) throw new PlanError("a VM with virtio-fs shares cannot map a saved RAM file");
+  if (plan.incoming?.kind === "mapped" && !plan.qemu.fileMigration) throw new PlanError(`QEMU ${plan.qemu.version.major}.${plan.qemu.version.minor} cannot map a saved RAM file privately (8.2 or later can)`);
+  const memBackend = virtiofs ? ",memory-backend=mem" : ramFile ? `,memory-backend=${ramBlockId(config.machine)}` : "";
   if (micro) {
     const slots = 4 + (plan.volumeDisk ? 1 : 0) + plan.shares.length;
     if (slots > MICROVM_MMIO_SLOTS) {
@@ -102,6 +130,7 @@ export function buildQemuArgs(config: HostConfig, plan: QemuPlan): string[] {
 
   push("-smp", String(config.cpus), "-m", formatSize(config.memoryBytes));
   if (virtiofs) push("-object", `memory-backend-memfd,id=mem,size=${formatSize(config.memoryBytes)},share=on`);
+  if (ramFile) push("-object", ramFile);
   // -no-reboot: the guest's "reboot -f" is its power-off; a guest panic also ends QEMU.
   push("-nodefaults", "-no-user-config", "-display", "none", "-no-reboot");
   push("-name", "dinv,process=dinv-qemu", "-pidfile", plan.pidFile);
@@ -128,7 +157,9 @@ export function buildQemuArgs(config: HostConfig, plan: QemuPlan): string[] {
     push("-chardev", `socket,id=qmpev,path=${qemuEscape(plan.qmpEventsSocket)},server=on,wait=off`);
     push("-mon", "chardev=qmpev,mode=control");
   }
-  if (plan.incoming) push("-incoming", incomingUri(plan.incoming, plan.qemu.fileMigration));
+  // A template and a mapped restore are given their state over QMP, after x-ignore-shared is set.
+  if (plan.template || plan.incoming?.kind === "mapped") push("-incoming", "defer");
+  else if (plan.incoming) push("-incoming", incomingUri(plan.incoming.path, plan.qemu.fileMigration));
   return args;
 }
 
@@ -164,6 +195,12 @@ function diskArgs(plan: QemuPlan, dev: Dev): string[] {
   // the VM (the launcher reports it and resumes) instead of failing writes.
   const qcow2 = (node: string, file: string, backing: string | null = null) =>
     JSON.stringify({ driver: "qcow2", "node-name": node, discard: "unmap", backing, file: { driver: "file", filename: file, discard: "unmap" } });
+  // A template never runs the guest: its docker disk reads zeros and drops writes.
+  if (plan.template) {
+    push("-blockdev", JSON.stringify({ driver: "null-co", "node-name": "docker", size: plan.template.dockerBytes }));
+    push("-device", `${dev("blk")},drive=docker,serial=${DISK_SERIAL.docker},werror=enospc,rerror=report`);
+    return args;
+  }
   // A cache generation: the backing is named here, read-only, with no backing of its own.
   if (plan.dockerBacking) push("-blockdev", JSON.stringify({ driver: "qcow2", "node-name": "docker-base", "read-only": true, backing: null, file: { driver: "file", filename: plan.dockerBacking, "read-only": true } }));
   push("-blockdev", qcow2("docker", plan.dockerDisk, plan.dockerBacking ? "docker-base" : null));
@@ -184,7 +221,7 @@ function netArgs(config: HostConfig, plan: QemuPlan, dev: Dev): string[] {
     push("-netdev", `stream,id=${NETDEV_ID},server=off,addr.type=unix,addr.path=${qemuEscape(plan.net.socket)}`);
   } else {
     // The docker API's forward comes first in forwardsOf.
-    const forwards = forwardsOf(config).slice(plan.withholdDockerForward ? 1 : 0);
+    const forwards = plan.template ? [] : forwardsOf(config).slice(plan.withholdDockerForward ? 1 : 0);
     push("-netdev", [`user,id=${NETDEV_ID}`, ...forwards.map(slirpHostfwd)].join(","));
   }
   push("-device", `${dev("net")},netdev=${NETDEV_ID}`);

@@ -2,7 +2,8 @@
 
 import { join } from "node:path";
 import { shareTag } from "../guest-config.js";
-import type { QemuPlan } from "../qemu/args.js";
+import { buildQemuArgs, type QemuPlan } from "../qemu/args.js";
+import type { HostConfig } from "../config/env.js";
 import type { Prepared } from "./prepare.js";
 import { dockerDiskPath, RUN_FILES, virtiofsSocketName, volumeDiskPath } from "./run-files.js";
 
@@ -42,5 +43,17 @@ export function qemuPlan(p: Pick<Prepared, "config" | "pre">, facts: PlanFacts, 
     net: facts.net,
     ...(pre.tscKhz ? { tscKhz: pre.tscKhz } : {}),
     ...(facts.withholdDockerForward ? { withholdDockerForward: true } : {}),
+  };
+}
+
+/** A warm template QEMU beside the run's (host/warm/template.ts): its own monitor, pid file and (unserved) agent socket, no events monitor. */
+export function templateDeps(config: HostConfig, runPlan: QemuPlan, qemuBinary: string) {
+  const file = (name: string) => join(config.runDir, name);
+  const { qmpEventsSocket: _events, ...plan } = runPlan;
+  const qmpSocket = file(RUN_FILES.templateQmpSocket);
+  return {
+    qemuBinary,
+    qmpSocket,
+    argsFor: (ramPath: string) => buildQemuArgs(config, { ...plan, qmpSocket, pidFile: file(RUN_FILES.templatePid), agentSocket: file(RUN_FILES.templateAgentSocket), template: { ramPath, dockerBytes: config.dockerSizeBytes } }),
   };
 }

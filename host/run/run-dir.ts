@@ -49,17 +49,20 @@ export async function claimRunDir(runDir: string, log: Logger): Promise<{ releas
   }
   await writeFile(launcherPidFile, `${process.pid}\n`);
 
-  const qemuPidFile = join(runDir, RUN_FILES.qemuPid);
-  const qemuPid = await pidFrom(qemuPidFile);
-  const qmpSocket = join(runDir, RUN_FILES.qmpSocket);
-  if (classifyPid(qemuPid, await cmdlineOf(qemuPid), qmpSocket) === "live") {
-    log.warn({ pid: qemuPid }, "a QEMU of a previous launcher is still running (the launcher was killed); stopping it before booting");
-    await qmpCommand(qmpSocket, "quit").catch(() => undefined);
-    const deadline = Date.now() + 10_000;
-    while (alive(qemuPid!) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-    if (alive(qemuPid!)) process.kill(qemuPid!, "SIGKILL");
-    while (alive(qemuPid!)) await new Promise((r) => setTimeout(r, 50));
+  // The run's QEMU, and a warm template QEMU (which never runs its guest) a killed launcher left.
+  for (const [pidName, qmpName] of [[RUN_FILES.qemuPid, RUN_FILES.qmpSocket], [RUN_FILES.templatePid, RUN_FILES.templateQmpSocket]] as const) {
+    const qemuPidFile = join(runDir, pidName);
+    const qemuPid = await pidFrom(qemuPidFile);
+    const qmpSocket = join(runDir, qmpName);
+    if (classifyPid(qemuPid, await cmdlineOf(qemuPid), qmpSocket) === "live") {
+      log.warn({ pid: qemuPid }, "a QEMU of a previous launcher is still running (the launcher was killed); stopping it before booting");
+      await qmpCommand(qmpSocket, "quit").catch(() => undefined);
+      const deadline = Date.now() + 10_000;
+      while (alive(qemuPid!) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      if (alive(qemuPid!)) process.kill(qemuPid!, "SIGKILL");
+      while (alive(qemuPid!)) await new Promise((r) => setTimeout(r, 50));
+    }
+    await unlink(qemuPidFile).catch(() => undefined);
   }
-  await unlink(qemuPidFile).catch(() => undefined);
   return { release: () => unlink(launcherPidFile).catch(() => undefined) };
 }

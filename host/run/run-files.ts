@@ -22,6 +22,10 @@ export const RUN_FILES = {
   qmpSocket: "qmp.sock",
   /** a second QMP monitor the launcher stays connected to, for events (a full disk) */
   qmpEventsSocket: "qmp-events.sock",
+  /** the warm template's QMP monitor, pid file and agent socket (never listened on: that QEMU never runs its guest) */
+  templateQmpSocket: "qmp-tmpl.sock",
+  templatePid: "tmpl.pid",
+  templateAgentSocket: "agent-tmpl.sock",
   /** passt's socket, pid and log (DINV_NET=passt) */
   passtSocket: "passt.sock",
   passtPid: "passt.pid",
@@ -49,7 +53,7 @@ export const virtiofsSocketName = (i: number) => `virtiofs-${i}.sock`;
 export const runPath = (runDir: string, name: string) => join(runDir, name);
 
 /** The sockets of a run directory, longest name first. */
-export const SOCKET_NAMES = [virtiofsSocketName(MAX_SHARES - 1), RUN_FILES.qmpEventsSocket, RUN_FILES.controlSocket, RUN_FILES.agentSocket, RUN_FILES.passtSocket, RUN_FILES.qmpSocket].sort((a, b) => b.length - a.length);
+export const SOCKET_NAMES = [virtiofsSocketName(MAX_SHARES - 1), RUN_FILES.qmpEventsSocket, RUN_FILES.controlSocket, RUN_FILES.agentSocket, RUN_FILES.passtSocket, RUN_FILES.qmpSocket, RUN_FILES.templateQmpSocket, RUN_FILES.templateAgentSocket].sort((a, b) => b.length - a.length);
 
 /** Why a run directory cannot hold its sockets, or undefined. Pure. */
 export function runDirTooLong(runDir: string): string | undefined {

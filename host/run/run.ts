@@ -25,7 +25,7 @@ import { changeLine, exitCode, isOver, RunStateHolder } from "./state.js";
 import { VmMonitor } from "./monitor.js";
 import type { Prepared } from "./prepare.js";
 import type { PreparedFiles } from "./prepare-files.js";
-import { virtiofsSockets } from "./qemu-plan.js";
+import { templateDeps, virtiofsSockets } from "./qemu-plan.js";
 import { VmInputs } from "./vm-inputs.js";
 import { RUN_FILES, runPath } from "./run-files.js";
 import { startSideServices } from "./side-services.js";
@@ -147,7 +147,7 @@ export class Run {
       // Nothing of a restored guest's boot is printed again; its init never runs, so nothing to wait for.
       const restored = await this.warm.restore({
         qemuBinary: this.qemuBinary,
-        argsFor: (statePath) => buildQemuArgs(this.p.config, { ...this.plan(this.accel), incoming: statePath }),
+        argsFor: (incoming) => buildQemuArgs(this.p.config, { ...this.plan(this.accel), incoming }),
         onStart: (q) => this.onQemu(q, this.accel, () => false, true),
         qmpSocket: this.qmpSocket,
         session: this.session,
@@ -238,6 +238,7 @@ export class Run {
       log: this.log,
       stopping: () => this.stopper.requested,
       runCommand: (argv) => new Promise<number>((resolve) => runCommand(argv, this.state.snapshot(), this.log, (c) => resolve(c))),
+      template: templateDeps(this.p.config, this.plan(this.accel), this.qemuBinary),
     });
     if (this.warm.info) this.state.setWarm(this.warm.info);
     if (out.kind === "refused") return this.state.setHostError("forward", { message: out.reason, hint: "is the port in use on the launcher side? set DINV_DOCKER_PORT" });

@@ -10,15 +10,18 @@ import type { Logger } from "../log.js";
 import { qmpCommand } from "../qemu/qmp.js";
 import { startQemu, type QemuProcess } from "../qemu/process.js";
 import { waitMigration, waitQmp } from "./migrate.js";
+import { ignoreShared } from "./template.js";
 import { within } from "../../shared/within.js";
 
 export interface RestoreOptions {
   qemuBinary: string;
   /** QEMU's arguments, with -incoming */
   args: string[];
-  /** the saved state; open as QEMU's fd 3 unless the QEMU reads it from a file: URI */
-  statePath: string;
-  fileMigration: boolean;
+  /**
+   * the saved stream (open as QEMU's fd 3 unless the QEMU reads it from a file: URI); or, for a
+   * mapped restore (QEMU started with -incoming defer over the RAM file), the device state
+   */
+  source: { kind: "stream"; path: string; fileMigration: boolean } | { kind: "mapped"; devicesPath: string };
   /** the state is loaded (the VM still paused), ms after QEMU started */
   onLoaded?: (loadMs: number) => void;
   /** the state's digest check, run meanwhile: undefined when it matches, else why not */
@@ -45,10 +48,21 @@ export type RestoreResult =
 export async function restoreVm(o: RestoreOptions): Promise<RestoreResult> {
   o.log.info("starting QEMU to restore the saved VM");
   o.log.debug({ args: o.args }, "qemu command line");
-  const state = o.fileMigration ? undefined : await open(o.statePath, "r");
+  const src = o.source;
+  const state = src.kind === "stream" && !src.fileMigration ? await open(src.path, "r") : undefined;
+  let refusedDiscards = 0;
+  const onStderr = (line: string) => {
+    // A mapped RAM file is read-only underneath: QEMU refuses the balloon's free page reports (and
+    // says so for each); the guest's pages stay as they are, nothing is lost. Counted, said once.
+    if (src.kind === "mapped" && line.includes("ram_block_discard_range")) {
+      if (refusedDiscards++ === 0) o.log.info("free page reporting is off on a mapped RAM file: QEMU keeps the pages the guest frees");
+      return;
+    }
+    o.log.warn({ src: "qemu" }, line);
+  };
   let qemu: QemuProcess;
   try {
-    qemu = startQemu(o.qemuBinary, o.args, o.onConsole, (line) => o.log.warn({ src: "qemu" }, line), state?.fd);
+    qemu = startQemu(o.qemuBinary, o.args, o.onConsole, onStderr, state?.fd);
   } finally {
     // QEMU holds its own copy of the descriptor.
     await state?.close();
@@ -60,6 +74,11 @@ export async function restoreVm(o: RestoreOptions): Promise<RestoreResult> {
   const step = <T>(p: Promise<T>) => Promise.race([p, exited]);
   try {
     await step(waitQmp(o.qmpSocket, o.signal));
+    if (src.kind === "mapped") {
+      // The device state was saved with x-ignore-shared: it names the RAM block and carries no pages.
+      await step(ignoreShared(o.qmpSocket, true));
+      await step(qmpCommand(o.qmpSocket, "migrate-incoming", { arguments: { uri: `file:${src.devicesPath}` } }));
+    }
     await step(waitMigration(o.qmpSocket, o.signal));
     // A corrupted state can load without error: the guest never runs unless the digest matches.
     const bad = await step(o.verified);

@@ -13,7 +13,7 @@ import { SharedDir, SharedEntryError, type SharedFile } from "../fs/shared-dir.j
 import { onlyDockerdDiffers, shapeKey, shapeMismatch, WarmShapeSchema, type WarmShape } from "./shape.js";
 
 /** The files of one saved state. */
-export const WARM_FILES = { meta: "meta.json", state: "state.bin", disk: "docker.qcow2" } as const;
+export const WARM_FILES = { meta: "meta.json", state: "state.bin", disk: "docker.qcow2", ram: "ram.bin", devices: "devices.bin" } as const;
 
 /** Largest meta file read, bytes: a planted giant file is refused, not read. */
 const MAX_META_BYTES = 64 * 1024;
@@ -33,6 +33,25 @@ const FileRecord = z.object({
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
 });
 
+/** A RAM file's identity when it was saved: a file written since (or a copy) has another inode or change time. */
+const FileIdentity = z.object({
+  /** inode number, decimal */
+  ino: z.string().regex(/^\d{1,20}$/),
+  /** last modification, ns since the epoch, decimal */
+  mtimeNs: z.string().regex(/^\d{1,24}$/),
+  /** last status change (no user can set it), ns since the epoch, decimal */
+  ctimeNs: z.string().regex(/^\d{1,24}$/),
+});
+export type FileIdentity = z.infer<typeof FileIdentity>;
+
+/** The same state as a RAM file every restore maps privately, and the device state that goes with it. */
+const MappedRecord = z.object({
+  /** the guest's RAM, as the template QEMU left it */
+  ram: FileRecord.extend({ identity: FileIdentity }),
+  /** the device state, saved with x-ignore-shared (no RAM pages) */
+  devices: FileRecord,
+});
+
 /** meta.json: read back from disk, so parsed like any outside input. */
 export const WarmMetaSchema = z.object({
   format: z.literal(1),
@@ -45,6 +64,8 @@ export const WarmMetaSchema = z.object({
   disk: FileRecord,
   /** how long the saving VM was paused, ms */
   pauseMs: z.number().nonnegative(),
+  /** the state as a mapped RAM file too (QEMU 8.2 and later save it; absent: the stream only) */
+  mapped: MappedRecord.optional(),
   /** the guest's dockerd version at the save */
   dockerVersion: z.string().regex(/^[0-9A-Za-z.+~:_-]{1,64}$/).optional(),
 });

@@ -2,10 +2,8 @@
 // the docker disk made from a saved base, the restore itself with its fall-back to a cold boot, and
 // the docker API forward, withheld until a saved state is written or a restored guest is renewed.
 
-import { mkdir, rm } from "node:fs/promises";
 import { boundText } from "../guest-link/guest-text.js";
 import { existsSync } from "node:fs";
-import { join } from "node:path";
 import type { DockerdSpec } from "../../shared/protocol/guest-config.js";
 import type { DinvState } from "../../shared/protocol/control.js";
 import type { GuestSession } from "../guest-link/session.js";
@@ -16,12 +14,12 @@ import { forwardsOf, hostfwdCommands } from "../net/forwards.js";
 import type { Preflight } from "../preflight.js";
 import type { QemuProcess } from "../qemu/process.js";
 import { hmpCommand } from "../qemu/qmp.js";
-import { diskHeaderRefusal } from "../disk/images.js";
-import type { SharedFile } from "../fs/shared-dir.js";
-import { verifyState, warmPlanForRun, type WarmPlan } from "./plan.js";
+import { warmPlanForRun, type WarmPlan } from "./plan.js";
 import { restoreVm } from "./restore.js";
+import { takeState, type TakenState } from "./take-state.js";
+import type { Incoming } from "../qemu/args.js";
+import type { QemuFeatures } from "../qemu/version.js";
 import { saveWarmState } from "./save.js";
-import { copyVerified, openStateFiles, WARM_FILES } from "./store.js";
 
 export type WarmInfo = NonNullable<DinvState["warm"]>;
 
@@ -34,7 +32,7 @@ export interface RestoreDeps {
   session: GuestSession;
   log: Logger;
   qemuBinary: string;
-  argsFor: (statePath: string) => string[];
+  argsFor: (incoming: Incoming) => string[];
   onStart: (q: QemuProcess) => void;
 }
 
@@ -47,6 +45,7 @@ export interface ReleaseDeps {
   stopping: () => boolean;
   /** run the user's command with DOCKER_HOST set; resolves with its exit code */
   runCommand: (argv: string[]) => Promise<number>;
+  template: SaveDeps["template"];
 }
 
 /** What the run does next: announce the guest; stop with this exit code; report the forward refused; nothing (a stop came). */
@@ -57,6 +56,8 @@ export interface SaveDeps {
   qmpSocket: string;
   dockerVersion: string | undefined;
   log: Logger;
+  /** a template QEMU's binary, QMP socket and arguments (over a RAM file), for a state every restore maps */
+  template: { qemuBinary: string; qmpSocket: string; argsFor: (ramPath: string) => string[] };
 }
 
 export class WarmStart {
@@ -74,11 +75,16 @@ export class WarmStart {
     private readonly config: HostConfig,
     private readonly dockerDisk: string,
     private readonly saveOnly: { command?: string[] } | undefined,
-    private readonly fileMigration: boolean,
+    private readonly qemu: QemuFeatures,
     /** this run's dockerd configuration (sent to a restored guest whose saved one differs) */
     private readonly dockerd: DockerdSpec,
   ) {
     this.withholdForward = plan.kind === "restore" || plan.save;
+  }
+
+  /** the QEMU takes file: migration URIs (8.2 and later); it can also map a saved RAM file */
+  private get fileMigration(): boolean {
+    return this.qemu.fileMigration;
   }
 
   /** Decide, and for a restore make the docker disk from the saved base; refuses `dinv warm save` where it cannot save. */
@@ -106,11 +112,15 @@ export class WarmStart {
       ...(o.saveOnly ? { forceSave: true } : {}),
     });
     if (o.saveOnly && !(plan.kind === "cold" && plan.save)) return { refused: `dinv warm save: cannot save a warm state: ${plan.kind === "cold" ? plan.reason : "a state would be restored"}` };
-    const warm = new WarmStart(plan, config, o.dockerDisk, o.saveOnly, pre.qemu!.fileMigration, guest.dockerd);
+    const warm = new WarmStart(plan, config, o.dockerDisk, o.saveOnly, pre.qemu!, guest.dockerd);
     if (plan.kind === "restore") {
-      const bad = await warm.takeState(plan, o.dockerDisk);
-      if (bad) warm.fallBack(bad, log);
-      else warm.dockerDiskMade = true;
+      const taken = await takeState(plan, config.dockerDir, o.dockerDisk, pre.qemu!);
+      if (!taken.ok) warm.fallBack(taken.reason, log);
+      else {
+        warm.taken = taken;
+        warm.stateVerified = taken.verified;
+        warm.dockerDiskMade = true;
+      }
     } else if (config.warm.mode === "auto" || o.saveOnly) {
       log.info(`warm start: booting cold: ${plan.reason}${plan.save ? "; a warm state is saved once the guest is ready" : ""}`);
       warm.info = { start: "cold", reason: plan.reason };
@@ -118,47 +128,8 @@ export class WarmStart {
     return warm;
   }
 
-  /** the state file, checked and open: hashed and handed to QEMU through this descriptor */
-  private stateFile: SharedFile | undefined;
-
-  /**
-   * Open the state's files on checked descriptors (the warm directory may be shared: no link, FIFO
-   * or device is used), start the state's digest check (the restored VM waits paused for it), and
-   * copy the docker disk, digest-checked, then its header checked like any disk; why not, or undefined.
-   */
-  private async takeState(plan: Extract<WarmPlan, { kind: "restore" }>, dockerDisk: string): Promise<string | undefined> {
-    let files: Awaited<ReturnType<typeof openStateFiles>>;
-    try {
-      files = await openStateFiles(plan.dir, plan.meta);
-    } catch (err) {
-      return (err as Error).message;
-    }
-    // The state's digest is checked meanwhile, through the descriptor QEMU will be given.
-    this.stateFile = files.state;
-    this.stateVerified = verifyState(files.state, join(plan.dir, WARM_FILES.state), plan.meta).catch((err: Error) => err.message);
-    const shown = join(plan.dir, WARM_FILES.disk);
-    let refusal: string | undefined;
-    try {
-      await mkdir(this.config.dockerDir, { recursive: true });
-      await copyVerified(files.disk, dockerDisk, plan.meta.disk);
-      const header = await diskHeaderRefusal(dockerDisk);
-      if (header) {
-        // The copy is this run's own: removed, and the run boots cold on a new disk.
-        await rm(dockerDisk, { force: true });
-        refusal = `${shown} ${header}`;
-      }
-    } catch (err) {
-      refusal = `${shown}: ${(err as Error).message}`;
-    } finally {
-      await files.disk.handle.close();
-    }
-    if (refusal) {
-      await this.stateVerified;
-      await files.state.handle.close();
-      this.stateFile = undefined;
-    }
-    return refusal;
-  }
+  /** what the restore takes of the state: the stream or the mapped files, open, and their digest check */
+  private taken: Extract<TakenState, { ok: true }> | undefined;
 
   get restoring(): boolean {
     return this.plan.kind === "restore";
@@ -183,13 +154,13 @@ export class WarmStart {
   async restore(h: RestoreDeps): Promise<{ qemu: QemuProcess } | { stopped: true } | undefined> {
     if (this.plan.kind !== "restore") return undefined;
     const plan = this.plan;
-    // QEMU reopens the very file that was checked and is being hashed, by its descriptor's /proc path.
-    const statePath = this.stateFile!.procPath;
+    // QEMU reopens the very files that were checked (and are being hashed), by their descriptors' /proc paths.
+    const m = this.taken!.mapped;
+    const stream = this.taken!.stateFile;
     const restored = await restoreVm({
       qemuBinary: h.qemuBinary,
-      args: h.argsFor(statePath),
-      statePath,
-      fileMigration: this.fileMigration,
+      args: h.argsFor(m ? { kind: "mapped", ramPath: m.ram.procPath } : { kind: "stream", path: stream!.procPath }),
+      source: m ? { kind: "mapped", devicesPath: m.devices.procPath } : { kind: "stream", path: stream!.procPath, fileMigration: this.fileMigration },
       // From here the guest's status is a warm start's (its timeline too).
       onLoaded: (loadMs) => (this.info = { start: "warm", reason: `restoring from ${plan.dir}`, loadMs }),
       verified: this.stateVerified,
@@ -210,9 +181,10 @@ export class WarmStart {
     });
     if (restored.ok) {
       const how = plan.reconfigure ? "warm, reconfigured: " : "";
+      const ram = m ? "its RAM file mapped, shared" : `its stream read (${this.taken!.streamWhy})`;
       // The detail is the guest's text: bounded, so the reason fits the control API's field.
-      this.info = { start: "warm", reason: boundText(`${how}restored from ${plan.dir} (saved ${plan.meta.savedAt}); ${boundText(restored.detail, 300)}`, WARM_REASON_MAX), loadMs: restored.loadMs };
-      h.log.info(`warm start: the saved VM was loaded ${restored.loadMs} ms after QEMU started and renewed in ${restored.renewMs} ms`);
+      this.info = { start: "warm", reason: boundText(`${how}restored from ${plan.dir} (saved ${plan.meta.savedAt}; ${ram}); ${boundText(restored.detail, 300)}`, WARM_REASON_MAX), loadMs: restored.loadMs };
+      h.log.info(`warm start: the saved VM was loaded ${restored.loadMs} ms after QEMU started (${m ? "RAM file mapped" : "stream read"}) and renewed in ${restored.renewMs} ms`);
       return { qemu: restored.qemu };
     }
     if (restored.stopped) return { stopped: true };
@@ -241,7 +213,7 @@ export class WarmStart {
       const code = await h.runCommand(before);
       if (code !== 0) return { kind: "stop", reason: `the command before the save exited ${code}; nothing saved`, exit: code };
     }
-    const saved = await this.save({ qmpSocket: h.qmpSocket, dockerVersion: h.dockerVersion(), log: h.log });
+    const saved = await this.save({ qmpSocket: h.qmpSocket, dockerVersion: h.dockerVersion(), log: h.log, template: h.template });
     if (saved && this.saveOnlyRun) return { kind: "stop", reason: "dinv warm save: done", exit: saved.ok ? 0 : 1 };
     if (h.stopping()) return { kind: "stopping" };
     const refused = await this.addForward(h.qmpSocket);
@@ -262,10 +234,13 @@ export class WarmStart {
       shape: plan.shape,
       fileMigration: this.fileMigration,
       ...(h.dockerVersion ? { dockerVersion: h.dockerVersion } : {}),
+      // QEMU 8.2 and later map a RAM file privately (readonly=on,rom=off): the state is written as one too.
+      ...(this.fileMigration ? { template: { ...h.template, ramBytes: this.config.memoryBytes, log: h.log } } : {}),
       signal: this.abort.signal,
     });
+    const mapped = saved.ok ? (saved.mapped === "mapped" ? "; restores map its RAM file, shared between instances" : `; ${saved.mapped}`) : "";
     const said = saved.ok
-      ? `${saved.kept ? "saved" : "already saved by another run"} in ${saved.dir} (${Math.round(saved.stateBytes / 2 ** 20)} MiB state, ${Math.round(saved.diskBytes / 2 ** 20)} MiB disk; the VM paused ${saved.pauseMs} ms)`
+      ? `${saved.kept ? "saved" : "already saved by another run"} in ${saved.dir} (${Math.round(saved.stateBytes / 2 ** 20)} MiB state, ${Math.round(saved.diskBytes / 2 ** 20)} MiB disk; the VM paused ${saved.pauseMs} ms${mapped})`
       : `not saved: ${saved.reason}`;
     h.log[saved.ok ? "info" : "warn"](`warm state ${said}`);
     this.info = { ...(this.info ?? { start: "cold", reason: plan.reason }), saved: said };

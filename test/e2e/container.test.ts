@@ -318,28 +318,44 @@ describe("the dinv container image", { skip: process.getuid?.() !== 0 ? "needs r
     assert.equal(failing.code, 7, failing.stderr.slice(-3000));
   });
 
-  test("warm start with the image's QEMU: dinv warm save into a volume, then a fresh container restores it and runs its CMD", () => {
+  test("warm start with the image's QEMU: dinv warm save into a volume writes a template; fresh containers restore it, two at once from a read-only volume, each its own", async () => {
     const warm = `dinv-e2e-warm-${process.pid}`;
+    const pair = [`${name}-warm-a`, `${name}-warm-b`];
     try {
       const saved = engine.docker(["run", "--rm", "-v", `${warm}:/var/cache/dinv`, "--entrypoint", "dinv", IMAGE, "warm", "save"], { timeoutMs: 600_000 });
       assert.equal(saved.code, 0, saved.stderr.slice(-3000));
-      assert.match(saved.stderr, /warm state saved in \/var\/cache\/dinv\//);
+      assert.match(saved.stderr, /warm state saved in \/var\/cache\/dinv\/.*restores map its RAM file/);
       const t0 = Date.now();
       const restored = engine.docker(["run", "--rm", "-v", `${warm}:/var/cache/dinv`, IMAGE, "docker", "info", "--format", "{{.ServerVersion}} {{.ID}}"], { timeoutMs: 600_000 });
       const took = Date.now() - t0;
       assert.equal(restored.code, 0, restored.stderr.slice(-3000));
       assert.match(restored.stdout, /^\d+\.\d+/m);
-      // Each restore renews dockerd's engine ID: a second restore of the same state reports another.
-      const again = engine.docker(["run", "--rm", "-v", `${warm}:/var/cache/dinv`, IMAGE, "docker", "info", "--format", "{{.ServerVersion}} {{.ID}}"], { timeoutMs: 600_000 });
-      assert.equal(again.code, 0, again.stderr.slice(-3000));
-      assert.match(again.stderr, /warm start: the saved VM was loaded/);
-      const id = (out: string) => out.trim().split(" ")[1] ?? "";
-      assert.match(id(restored.stdout), /^[0-9a-f-]{36}$/);
-      assert.notEqual(id(again.stdout), id(restored.stdout), "two restores of one state have different engine IDs");
-      assert.match(restored.stderr, /warm start: the saved VM was loaded/, restored.stderr.slice(-3000));
+      assert.match(restored.stderr, /warm start: the saved VM was loaded \d+ ms after QEMU started \(RAM file mapped\)/, restored.stderr.slice(-3000));
       assert.match(restored.stderr, /dinv ready: .*warm start/);
       console.log(`warm start in the image: docker run to CMD done and the guest stopped in ${took} ms`);
+
+      // Two instances at once from one state, the volume read-only (as job containers mount it).
+      for (const c of pair) assert.equal(engine.docker(["run", "-d", "--name", c, ...KVM_DEVICE, "-v", `${warm}:/var/cache/dinv:ro`, IMAGE]).code, 0);
+      for (const c of pair) await waitHealthy(c, 300_000);
+      const [a, b] = pair as [string, string];
+      for (const c of pair) assert.match(engine.docker(["logs", c]).stderr, /RAM file mapped/, `${c} mapped the state's RAM file`);
+      // Each restore renews dockerd's engine ID.
+      const id = (c: string) => engine.docker(["exec", c, "docker", "info", "--format", "{{.ID}}"]).stdout.trim();
+      assert.notEqual(id(a), id(b), "two restores of one state have different engine IDs");
+      assert.notEqual(id(a), restored.stdout.trim().split(" ")[1]);
+      // What one guest writes (dockerd's memory and its docker disk) the other never sees.
+      assert.equal(engine.docker(["exec", a, "docker", "network", "create", "only-in-a"]).code, 0);
+      assert.equal(engine.docker(["exec", b, "docker", "network", "create", "only-in-b"]).code, 0);
+      const networks = (c: string) => engine.docker(["exec", c, "docker", "network", "ls", "--format", "{{.Name}}"]).stdout.split("\n");
+      assert.ok(networks(a).includes("only-in-a") && !networks(a).includes("only-in-b"), networks(a).join(","));
+      assert.ok(networks(b).includes("only-in-b") && !networks(b).includes("only-in-a"), networks(b).join(","));
+      // The RAM file both map is the file the save wrote, byte for byte.
+      const check = engine.docker(["run", "--rm", "-v", `${warm}:/w:ro`, "--entrypoint", "sh", IMAGE, "-c", "cat /w/*/meta.json; sha256sum /w/*/ram.bin"]);
+      const digest = /"ram":\s*\{[^}]*?"sha256":\s*"([0-9a-f]{64})"/.exec(check.stdout)?.[1];
+      assert.ok(digest, check.stdout.slice(0, 2000));
+      assert.match(check.stdout, new RegExp(`^${digest}  /w/`, "m"), "ram.bin unchanged by the instances that map it");
     } finally {
+      for (const c of pair) engine.docker(["rm", "-f", c]);
       engine.docker(["volume", "rm", "-f", warm]);
     }
   });

@@ -17,6 +17,8 @@ import { qemuFeatures } from "../../host/qemu/version.js";
 import { warmShapeOf } from "../../host/warm/plan.js";
 import { commitState, copyVerified, findState, hashFile, listStates, openStateFiles, WARM_FILES, type WarmMeta } from "../../host/warm/store.js";
 import type { WarmShape } from "../../host/warm/shape.js";
+import { openMapped } from "../../host/warm/mapped.js";
+import { identityOf } from "../../host/warm/template.js";
 import { makeConfig } from "../helpers/make-config.js";
 
 const root = process.getuid?.() === 0;
@@ -34,17 +36,29 @@ async function warmWithState(): Promise<{ warmDir: string; dir: string; victim: 
   const save = mkdtempSync(join(warmDir, ".saving-"));
   writeFileSync(join(save, WARM_FILES.state), "STATE-BYTES");
   writeFileSync(join(save, WARM_FILES.disk), "DISK-BYTES");
-  const meta: WarmMeta = { format: 1, shape, savedAt: new Date().toISOString(), state: await hashFile(join(save, WARM_FILES.state)), disk: await hashFile(join(save, WARM_FILES.disk)), pauseMs: 1 };
+  writeFileSync(join(save, WARM_FILES.ram), "RAM-BYTES");
+  writeFileSync(join(save, WARM_FILES.devices), "DEVICE-BYTES");
+  const ram = join(save, WARM_FILES.ram);
+  const meta: WarmMeta = {
+    format: 1, shape, savedAt: new Date().toISOString(), state: await hashFile(join(save, WARM_FILES.state)), disk: await hashFile(join(save, WARM_FILES.disk)), pauseMs: 1,
+    mapped: { ram: { ...(await hashFile(ram)), identity: identityOf(statSync(ram, { bigint: true })) }, devices: await hashFile(join(save, WARM_FILES.devices)) },
+  };
   const { dir } = await commitState(warmDir, save, meta);
   return { warmDir, dir, victim, meta };
 }
 
-/** Replace a state file with something planted; findState must refuse it by name, at once. */
+/** The files findState checks; the RAM file and device state are checked when a restore maps them. */
+const STORED = [WARM_FILES.meta, WARM_FILES.state, WARM_FILES.disk];
+const MAPPED = [WARM_FILES.ram, WARM_FILES.devices];
+
+/** Replace a state file with something planted; findState (or, for a mapped file, openMapped: the stream is read instead) must refuse it by name, at once. */
 async function refusedAs(plant: (path: string, victim: string) => void, file: string, reason: RegExp): Promise<void> {
-  const { warmDir, dir, victim } = await warmWithState();
+  const { warmDir, dir, victim, meta } = await warmWithState();
   rmSync(join(dir, file));
   plant(join(dir, file), victim);
-  const found = await bounded(findState(warmDir, shape));
+  const found = (MAPPED as string[]).includes(file)
+    ? await bounded(openMapped(dir, meta, qemuFeatures("QEMU emulator version 10.0.2")).then((m) => ("reason" in m ? { ok: false as const, reason: m.reason } : { ok: true as const })))
+    : await bounded(findState(warmDir, shape));
   assert.ok(!found.ok, `${file}: refused`);
   assert.ok(found.reason.includes(join(dir, file)), `${file}: the reason names the path: ${found.reason}`);
   assert.match(found.reason, reason);
@@ -55,12 +69,12 @@ async function refusedAs(plant: (path: string, victim: string) => void, file: st
 const link = (path: string, victim: string) => symlinkSync(victim, path);
 const fifo = (path: string) => execFileSync("mkfifo", [path]);
 
-test("a symlink as meta.json, state.bin or docker.qcow2 is not followed", async () => {
-  for (const file of Object.values(WARM_FILES)) await refusedAs(link, file, /symbolic link/);
+test("a symlink as meta.json, state.bin, docker.qcow2, ram.bin or devices.bin is not followed", async () => {
+  for (const file of [...STORED, ...MAPPED]) await refusedAs(link, file, /symbolic link/);
 });
 
 test("a FIFO as any state file hangs nothing", async () => {
-  for (const file of Object.values(WARM_FILES)) await refusedAs(fifo, file, /regular file|FIFO/);
+  for (const file of [...STORED, ...MAPPED]) await refusedAs(fifo, file, /regular file|FIFO/);
 });
 
 test("state.bin as a link to /dev/zero, docker.qcow2 as a device: refused before any read", { skip: !root ? "needs root (mknod)" : false }, async () => {

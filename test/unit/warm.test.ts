@@ -178,9 +178,9 @@ test("restore and save arguments: -incoming from fd 3 (QEMU 7.2) or a file: URI 
   const cold = buildQemuArgs(config, makePlan());
   assert.ok(!cold.includes("-incoming"));
   assert.match(cold[cold.indexOf("-netdev") + 1]!, /hostfwd=tcp:127\.0\.0\.1:2375-:2375/);
-  const warm = buildQemuArgs(makeConfig({ tcpPorts: [8080] }), makePlan({ incoming: "/w/k/state.bin", withholdDockerForward: true }));
+  const warm = buildQemuArgs(makeConfig({ tcpPorts: [8080] }), makePlan({ incoming: { kind: "stream", path: "/w/k/state.bin" }, withholdDockerForward: true }));
   assert.equal(warm[warm.indexOf("-incoming") + 1], "fd:3");
-  const ten = buildQemuArgs(makeConfig(), makePlan({ qemu: qemuFeatures("QEMU emulator version 10.0.2"), incoming: "/w/k/state.bin" }));
+  const ten = buildQemuArgs(makeConfig(), makePlan({ qemu: qemuFeatures("QEMU emulator version 10.0.2"), incoming: { kind: "stream", path: "/w/k/state.bin" } }));
   assert.equal(ten[ten.indexOf("-incoming") + 1], "file:/w/k/state.bin");
   assert.equal(incomingUri("/a", false), "fd:3");
   assert.equal(outgoingUri("/w/state.bin", true), "file:/w/state.bin");
@@ -198,14 +198,14 @@ test("a restore whose QEMU fails before the state's digest is done reports the d
   // A QEMU that fails to load at once (as on a damaged stream); the digest answers 200 ms later.
   const verified = new Promise<string | undefined>((r) => setTimeout(() => r("state.bin does not match its meta file"), 200));
   const result = await restoreVm({
-    qemuBinary: "false", args: [], statePath, fileMigration: true, verified, qmpSocket: join(dir, "qmp.sock"),
+    qemuBinary: "false", args: [], source: { kind: "stream", path: statePath, fileMigration: true }, verified, qmpSocket: join(dir, "qmp.sock"),
     log: pino({ level: "silent" }), renew: async () => ({ ok: true, detail: "" }), sockOwner: { uid: 0, gid: 0 },
     onStart: () => undefined, onConsole: () => undefined, signal: new AbortController().signal,
   });
   assert.deepEqual(result, { ok: false, reason: "state.bin does not match its meta file" });
   // With a digest that matches, QEMU's own failure is the reason.
   const again = await restoreVm({
-    qemuBinary: "false", args: [], statePath, fileMigration: true, verified: Promise.resolve(undefined), qmpSocket: join(dir, "qmp.sock"),
+    qemuBinary: "false", args: [], source: { kind: "stream", path: statePath, fileMigration: true }, verified: Promise.resolve(undefined), qmpSocket: join(dir, "qmp.sock"),
     log: pino({ level: "silent" }), renew: async () => ({ ok: true, detail: "" }), sockOwner: { uid: 0, gid: 0 },
     onStart: () => undefined, onConsole: () => undefined, signal: new AbortController().signal,
   });
