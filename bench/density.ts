@@ -122,7 +122,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   else {
     console.log(table([["start", "instances", "ready of the last, ms", "PSS each, MB", "PSS total, MB", "RSS total, MB"], ...r.rows.map((x) => [x.mode, x.instances, x.last_ready_ms, x.pss_mb.join(" / "), x.pss_total_mb, x.rss_total_mb])]));
     console.log(`DinD peer idle: PSS ${r.dind.pss_mb} MB, RSS ${r.dind.rss_mb} MB (${r.dind.processes.join(", ")})`);
-    console.log(`restore, QEMU start to state loaded: mapped ${r.restore.mapped_ms.join("/")} ms, stream ${r.restore.stream_ms.join("/")} ms, restore_ratio ${r.restore.restore_ratio} (target 0.5)`);
+    console.log(`restore, QEMU start to state loaded: mapped ${r.restore.mapped_ms.join("/")} ms, stream ${r.restore.stream_ms.join("/")} ms, restore_ratio ${r.restore.restore_ratio} (target 0.5); docker run --rm IMAGE true: mapped ${r.restore.mapped_run_ms.join("/")} ms, stream ${r.restore.stream_run_ms.join("/")} ms (${r.restore.run_ratio})`);
     console.log(`share_ratio ${r.share_ratio} (target 0.4; the stream's: ${r.share_ratio_stream}); one idle instance / the DinD peer's idle: ${r.idle_vs_dind}`);
   }
 }

@@ -90,7 +90,7 @@ export async function warmStatus(env: Record<string, string | undefined>, log: L
   }
   out.write(`DINV_WARM_DIR ${config.warm.dir} (DINV_WARM_START=${config.warm.mode})\n${verdict}\n`);
   for (const s of states) {
-    out.write(`  ${s.fits ? "*" : " "} ${s.dir}: saved ${s.savedAt}, ${s.shape.accel}, ${s.shape.cpus} vCPU, ${Math.round(s.shape.memoryBytes / 2 ** 20)} MiB, dockerd ${s.dockerVersion ?? "?"}; state ${Math.round(s.state.bytes / 2 ** 20)} MiB, disk ${Math.round(s.disk.bytes / 2 ** 20)} MiB\n`);
+    out.write(`  ${s.fits ? "*" : " "} ${s.dir}: saved ${s.savedAt}, ${s.shape.accel}, ${s.shape.cpus} vCPU, ${Math.round(s.shape.memoryBytes / 2 ** 20)} MiB, dockerd ${s.dockerVersion ?? "?"}; state ${Math.round(s.state.bytes / 2 ** 20)} MiB, disk ${Math.round(s.disk.bytes / 2 ** 20)} MiB; ${s.mapped ? "a RAM file restores map (QEMU 8.2 and later)" : "no RAM file: restores read the stream"}\n`);
   }
   if (!states.length) out.write("  no saved states\n");
   return 0;

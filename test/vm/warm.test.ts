@@ -5,7 +5,7 @@
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { copyFileSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, writeFileSync, writeSync, closeSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { DINV, DinvProcess } from "../helpers/dinv-process.js";
 import { docker, testRootTar } from "../helpers/docker-cli.js";
 import { WarmMetaSchema } from "../../host/warm/store.js";
+import { qemuFeatures } from "../../host/qemu/version.js";
 
 const warmDir = mkdtempSync(join(tmpdir(), "dinv-warm-"));
 const env = (extra: Record<string, string> = {}) => ({ PATH: process.env.PATH ?? "/usr/bin:/bin", DINV_WARM_DIR: warmDir, DINV_ACCEL: "auto", ...extra });
@@ -42,6 +43,7 @@ function identity(host: string): Identity & { clockSkewS: number } {
 describe("warm start: save once, restore twice", () => {
   const instances: DinvProcess[] = [];
   let stateDir = "";
+  let mapping = false;
 
   before(() => {
     const tar = join(warmDir, "..", `root-${process.pid}.tar`);
@@ -50,6 +52,9 @@ describe("warm start: save once, restore twice", () => {
     const saved = spawnSync(process.execPath, [DINV, "warm", "save", "--", "sh", "-c", `docker import --change 'CMD ["/bin/sh"]' ${tar} dinv-test/busybox:latest`], { env: env(), encoding: "utf8", timeout: 600_000 });
     assert.equal(saved.status, 0, saved.stderr.split("\n").slice(-30).join("\n"));
     assert.match(saved.stderr, /warm state saved in/);
+    // This QEMU's version decides whether the state is also a RAM file restores map (8.2 and later).
+    mapping = qemuFeatures(execFileSync("qemu-system-x86_64", ["--version"], { encoding: "utf8" })).fileMigration;
+    assert.match(saved.stderr, mapping ? /restores map its RAM file/ : /restores read the stream \(QEMU before 8\.2/);
     const states = readdirSync(warmDir).filter((e) => !e.startsWith("."));
     assert.equal(states.length, 1, `one saved state: ${states.join(", ")}`);
     stateDir = join(warmDir, states[0]!);
@@ -108,6 +113,7 @@ describe("warm start: save once, restore twice", () => {
       assert.equal(state.phase, "ready", dinv.tail());
       assert.equal(state.warm?.start, "warm", `${name}: ${JSON.stringify(state.warm)}\n${dinv.tail()}`);
       assert.match(state.warm!.reason, /random pool reseeded, clock set.*new engine ID \([1-9]\d* copies/);
+      assert.match(state.warm!.reason, mapping ? /its RAM file mapped, shared/ : /its stream read \(the state has no RAM file/);
       // "At once": from spawning the launcher, in under half the guest uptime the saved cold boot took to be ready.
       const coldReadyMs = state.steps.find((s) => s.name === "ping" && s.state === "ok")?.endedMs;
       assert.ok(coldReadyMs !== undefined, "the saved boot's steps are carried");
