@@ -254,6 +254,7 @@ export class Agent {
     if (!ok || this.stopping) return;
     this.status.markRunning();
     this.publisher.start();
+    void this.system.reportSmallFreeBlocks().then((d) => this.log("debug", d), (err: Error) => this.log("debug", `free page reporting stays at 2 MiB blocks: ${err.message}`));
     const watch = { system: this.system, status: this.status, log: (level: "debug" | "info" | "warn" | "error", msg: string, source?: string) => this.log(level, msg, source), stopping: () => this.stopping !== undefined, reconfiguring: () => this.reconfiguring };
     void superviseDockerd(config, { ...watch, publisher: this.publisher, options: this.options });
     watchDisk(config, watch, this.options.diskCheckMs ?? 5000);

@@ -1,7 +1,7 @@
 // The real guest system: the init script's result, disks, shares, dockerd, power.
 
 import { readFileSync } from "node:fs";
-import { readFile, statfs } from "node:fs/promises";
+import { readFile, statfs, writeFile } from "node:fs/promises";
 import { GUEST_DOCKER_ROOT } from "../../shared/constants.js";
 import type { DiskSpec, DockerdSpec, ShareSpec } from "../../shared/protocol/guest-config.js";
 import type { PublishedPort } from "../../shared/protocol/published.js";
@@ -20,6 +20,11 @@ import { loadExeca } from "./exec.js";
 import { GUEST_FILES } from "../../shared/guest-paths.js";
 import { GuestStepError, type EarlyStartResult, type GuestSystem, type LogSink, type PrepResult } from "./types.js";
 
+
+/** The page-reporting order knob (absent when the kernel has no balloon driver loaded). */
+const PAGE_REPORTING_ORDER = "/sys/module/page_reporting/parameters/page_reporting_order";
+/** 2^3 pages: 32 KiB, the smallest free block reported once the guest is ready. */
+const SMALL_REPORT_ORDER = 3;
 
 export class LinuxSystem implements GuestSystem {
   private readonly dockerd = new Dockerd();
@@ -59,6 +64,14 @@ export class LinuxSystem implements GuestSystem {
   async mountShare(spec: ShareSpec): Promise<void> {
     await mountShare(spec);
     this.mounted.push(spec.mountPoint);
+  }
+
+  async reportSmallFreeBlocks(): Promise<string> {
+    // Writable at run time (Linux 5.14+). The boot keeps the 2 MiB default: its many small frees,
+    // each reported, made a TCG boot ~25 % slower. After a container's peak, 2 MiB blocks alone
+    // left ~17 % of it with QEMU (the free memory is fragmented below 2 MiB); 32 KiB blocks, <1 %.
+    await writeFile(PAGE_REPORTING_ORDER, `${SMALL_REPORT_ORDER}\n`);
+    return `free page reporting from ${4 << SMALL_REPORT_ORDER} KiB blocks`;
   }
 
   async setMtu(mtu: number): Promise<void> {

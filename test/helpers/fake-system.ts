@@ -75,6 +75,11 @@ export class FakeSystem implements GuestSystem {
   async mountShare(spec: { tag: string }): Promise<void> {
     this.calls.push(`share:${spec.tag}`);
   }
+  async reportSmallFreeBlocks(): Promise<string> {
+    this.calls.push("small-free-blocks");
+    return "reported";
+  }
+
   async setMtu(mtu: number): Promise<void> {
     this.calls.push(`mtu:${mtu}`);
   }

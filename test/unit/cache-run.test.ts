@@ -45,7 +45,7 @@ describe("the guest's part", () => {
     await until(() => session.status?.state.phase === "ready", "ready");
     const ping = session.status!.steps.find((s) => s.name === "ping");
     assert.match(ping?.detail ?? "", /2 container\(s\) of the cached job removed/);
-    assert.deepEqual(system.calls.slice(-2), ["remove-containers", "cache-driver"]);
+    assert.deepEqual(system.calls.filter((c) => c !== "small-free-blocks").slice(-2), ["remove-containers", "cache-driver"]);
   });
 
   test("no generation below: nothing is removed", async () => {
