@@ -343,12 +343,23 @@ describe("the dinv container image", { skip: process.getuid?.() !== 0 ? "needs r
       const id = (c: string) => engine.docker(["exec", c, "docker", "info", "--format", "{{.ID}}"]).stdout.trim();
       assert.notEqual(id(a), id(b), "two restores of one state have different engine IDs");
       assert.notEqual(id(a), restored.stdout.trim().split(" ")[1]);
-      // What one guest writes (dockerd's memory and its docker disk) the other never sees.
-      assert.equal(engine.docker(["exec", a, "docker", "network", "create", "only-in-a"]).code, 0);
-      assert.equal(engine.docker(["exec", b, "docker", "network", "create", "only-in-b"]).code, 0);
-      const networks = (c: string) => engine.docker(["exec", c, "docker", "network", "ls", "--format", "{{.Name}}"]).stdout.split("\n");
-      assert.ok(networks(a).includes("only-in-a") && !networks(a).includes("only-in-b"), networks(a).join(","));
-      assert.ok(networks(b).includes("only-in-b") && !networks(b).includes("only-in-a"), networks(b).join(","));
+      // Both run containers; what one guest writes the other never sees: a file on its docker disk (a
+      // volume), a file in its RAM (the guest's /run, a tmpfs: pages of the shared mapping it copied), dockerd's memory.
+      const tar = testRootTar();
+      for (const [c, mine] of [[a, "a"], [b, "b"]] as const) {
+        const inGuest = (...args: string[]) => engine.docker(["exec", c, "docker", ...args]);
+        assert.equal(engine.docker(["exec", "-i", c, "docker", "import", "--change", 'CMD ["/bin/sh"]', "-", INNER], { input: tar }).code, 0);
+        const wrote = inGuest("run", "--rm", "-v", "marks:/disk", "-v", "/run:/ram", INNER, "sh", "-c", `echo ${mine} > /disk/only-${mine} && echo ${mine} > /ram/only-${mine} && cat /disk/only-${mine} /ram/only-${mine}`);
+        assert.equal(wrote.stdout, `${mine}\n${mine}\n`, wrote.stderr);
+        assert.equal(inGuest("network", "create", `only-in-${mine}`).code, 0);
+      }
+      for (const [c, mine, other] of [[a, "a", "b"], [b, "b", "a"]] as const) {
+        const seen = engine.docker(["exec", c, "docker", "run", "--rm", "-v", "marks:/disk", "-v", "/run:/ram", INNER, "sh", "-c", "ls /disk /ram"]).stdout;
+        assert.match(seen, new RegExp(`only-${mine}`));
+        assert.doesNotMatch(seen, new RegExp(`only-${other}`), `${c} sees the other guest's files`);
+        const networks = engine.docker(["exec", c, "docker", "network", "ls", "--format", "{{.Name}}"]).stdout.split("\n");
+        assert.ok(networks.includes(`only-in-${mine}`) && !networks.includes(`only-in-${other}`), networks.join(","));
+      }
       // The RAM file both map is the file the save wrote, byte for byte.
       const check = engine.docker(["run", "--rm", "-v", `${warm}:/w:ro`, "--entrypoint", "sh", IMAGE, "-c", "cat /w/*/meta.json; sha256sum /w/*/ram.bin"]);
       const digest = /"ram":\s*\{[^}]*?"sha256":\s*"([0-9a-f]{64})"/.exec(check.stdout)?.[1];
