@@ -22,6 +22,8 @@ import { footprint } from "./footprint.js";
 import { imageDensity, type DensityRow } from "./density-image.js";
 
 const SETTLE_MS = 15_000;
+/** Every instance's guest RAM, MB: DINV_MEMORY's default. */
+const GUEST_MB = 512;
 
 
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
@@ -107,6 +109,8 @@ export async function benchDensity(counts: number[], log: (s: string) => void) {
     dind,
     share_ratio: ratio("image cold", "image warm (mapped)"),
     share_ratio_stream: ratio("cold", "warm"),
+    // QEMU RSS at idle / guest RAM of one image instance restored alone with its RAM file mapped.
+    idle_rss_ratio_mapped: ((m) => (m ? Number((m.rss_total_mb / GUEST_MB).toFixed(2)) : undefined))(rows.find((r) => r.mode === "image warm (mapped)" && r.instances === 1)),
     // QEMU start to state loaded in the image, mapped / the stream of the same state (median of 3 each).
     restore: image.restore,
     // What one more idle instance costs, against the DinD peer's idle dockerd and containerd.

@@ -75,6 +75,7 @@ const summary = {
   share_ratio: density.share_ratio,
   share_ratio_stream: density.share_ratio_stream,
   restore_ratio: density.restore.restore_ratio,
+  idle_rss_ratio_mapped: density.idle_rss_ratio_mapped,
   ready,
   mounts,
   memory,
