@@ -38,7 +38,7 @@ export interface QemuPlan {
   /**
    * restore a saved VM instead of booting (a warm start), the VM then paused: its migration stream
    * (QEMU before 8.2 reads it as its fd 3), or its RAM file mapped privately and read-only with the
-   * device state loaded later (`-incoming defer`, host/warm/mapped-restore.ts)
+   * device state loaded later (`-incoming defer`, host/warm/restore.ts)
    */
   incoming?: Incoming;
   /**

@@ -59,6 +59,18 @@ export function startQemu(
   };
 }
 
+/**
+ * Steps of a QEMU's start-up, each raced against its exit: an exit first rejects the step with
+ * why(exit). Unhandled once the steps are over, that rejection is dropped.
+ */
+export function untilExit(qemu: QemuProcess, why: (e: QemuExit) => string): <T>(p: Promise<T>) => Promise<T> {
+  const exited = qemu.exited.then((e): never => {
+    throw new Error(why(e));
+  });
+  void exited.catch(() => undefined);
+  return (p) => Promise.race([p, exited]);
+}
+
 /** Longest console line kept, characters; the rest of a longer line is dropped (the guest is untrusted). */
 export const MAX_CONSOLE_LINE = 8192;
 

@@ -8,7 +8,7 @@ import type { DockerdSpec } from "../../shared/protocol/guest-config.js";
 import type { Renew } from "../../shared/protocol/host-messages.js";
 import type { Logger } from "../log.js";
 import { qmpCommand } from "../qemu/qmp.js";
-import { startQemu, type QemuProcess } from "../qemu/process.js";
+import { startQemu, untilExit, type QemuProcess } from "../qemu/process.js";
 import { waitMigration, waitQmp } from "./migrate.js";
 import { ignoreShared } from "./template.js";
 import { within } from "../../shared/within.js";
@@ -68,10 +68,7 @@ export async function restoreVm(o: RestoreOptions): Promise<RestoreResult> {
     await state?.close();
   }
   o.onStart(qemu);
-  const exited = qemu.exited.then((e) => {
-    throw new Error(`QEMU exited (${e.exitCode ?? e.signal}) while restoring`);
-  });
-  const step = <T>(p: Promise<T>) => Promise.race([p, exited]);
+  const step = untilExit(qemu, (e) => `QEMU exited (${e.exitCode ?? e.signal}) while restoring`);
   try {
     await step(waitQmp(o.qmpSocket, o.signal));
     if (src.kind === "mapped") {
@@ -110,7 +107,5 @@ export async function restoreVm(o: RestoreOptions): Promise<RestoreResult> {
     // QEMU can fail on a damaged state before its digest is done: then the digest names the cause.
     const bad = await within(o.verified, 10_000);
     return { ok: false, reason: bad ?? (err as Error).message };
-  } finally {
-    void exited.catch(() => undefined);
   }
 }

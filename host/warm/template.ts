@@ -6,7 +6,7 @@
 import { open, stat } from "node:fs/promises";
 import type { Logger } from "../log.js";
 import { qmpCommand } from "../qemu/qmp.js";
-import { startQemu } from "../qemu/process.js";
+import { startQemu, untilExit } from "../qemu/process.js";
 import { waitMigration, waitQmp } from "./migrate.js";
 import { hashFile, type FileIdentity } from "./store.js";
 
@@ -54,10 +54,7 @@ export async function writeTemplate(o: TemplateOptions): Promise<TemplateRecord>
   }
   const stderr: string[] = [];
   const qemu = startQemu(o.qemuBinary, o.args, () => undefined, (line) => stderr.length < 20 && stderr.push(line));
-  const exited = qemu.exited.then((e) => {
-    throw new Error(`the template QEMU exited (${e.exitCode ?? e.signal}): ${stderr.join(" | ").slice(0, 600)}`);
-  });
-  const step = <T>(p: Promise<T>) => Promise.race([p, exited]);
+  const step = untilExit(qemu, (e) => `the template QEMU exited (${e.exitCode ?? e.signal}): ${stderr.join(" | ").slice(0, 600)}`);
   try {
     await step(waitQmp(o.qmpSocket, o.signal));
     // The stream was saved without x-ignore-shared: it is loaded with it off, every page into the file.
@@ -73,7 +70,6 @@ export async function writeTemplate(o: TemplateOptions): Promise<TemplateRecord>
   } finally {
     qemu.kill("SIGKILL");
     await qemu.exited;
-    void exited.catch(() => undefined);
   }
   // Durable before the meta file names it: QEMU wrote it through a shared mapping.
   const synced = await open(o.ramPath, "r");

@@ -66,7 +66,6 @@ export class WarmStart {
   info: WarmInfo | undefined;
   private forwardAdded = false;
   private readonly abort = new AbortController();
-  private stateVerified: Promise<string | undefined> = Promise.resolve(undefined);
   /** the docker disk is this run's verified copy of the state's base (no further probing needed) */
   dockerDiskMade = false;
 
@@ -118,7 +117,6 @@ export class WarmStart {
       if (!taken.ok) warm.fallBack(taken.reason, log);
       else {
         warm.taken = taken;
-        warm.stateVerified = taken.verified;
         warm.dockerDiskMade = true;
       }
     } else if (config.warm.mode === "auto" || o.saveOnly) {
@@ -163,7 +161,7 @@ export class WarmStart {
       source: m ? { kind: "mapped", devicesPath: m.devices.procPath } : { kind: "stream", path: stream!.procPath, fileMigration: this.fileMigration },
       // From here the guest's status is a warm start's (its timeline too).
       onLoaded: (loadMs) => (this.info = { start: "warm", reason: `restoring from ${plan.dir}`, loadMs }),
-      verified: this.stateVerified,
+      verified: this.taken!.verified,
       qmpSocket: h.qmpSocket,
       log: h.log,
       renew: (message) => new Promise((resolve) => {
